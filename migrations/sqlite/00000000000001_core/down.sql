@@ -1,0 +1,9 @@
+DROP TABLE audit_events;
+DROP TABLE social_accounts;
+DROP TABLE auth_attempts;
+DROP TABLE server_secrets;
+DROP TABLE signing_keys;
+DROP TABLE access_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE applications;
+DROP TABLE users;

@@ -1,0 +1,92 @@
+//! The Bearer-token extractor every resource route shares: signature and expiry via
+//! the key set, then revocation via the token's record.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use crate::db;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::tokens::AccessRecord;
+use crate::store::users::User;
+use crate::tokens::keys::VerifyError;
+use crate::tokens::AccessClaims;
+
+/// A live access token.
+pub struct Bearer {
+    pub claims: AccessClaims,
+    pub record: AccessRecord,
+}
+
+/// A live access token held by an active user (not a client acting for itself).
+pub struct UserBearer {
+    pub token: Bearer,
+    pub user: User,
+}
+
+/// The raw token from `Authorization: Bearer`, if any.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+async fn authenticate(req: HttpRequest) -> Result<(Bearer, Option<User>), ApiError> {
+    let state =
+        req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("state missing"))?.clone();
+    let token =
+        bearer_token(&req).ok_or_else(|| ApiError::InvalidToken("An access token is required.".into()))?;
+    let claims = state.keys.verify_fresh(&state.pool, token, false).await.map_err(|e| {
+        ApiError::InvalidToken(match e {
+            VerifyError::Expired => "The access token has expired.".into(),
+            other => format!("The access token is invalid: {other}."),
+        })
+    })?;
+    let jti = claims.jti.clone();
+    let (record, user) = db::run(&state.pool, move |conn| {
+        let Some(record) = AccessRecord::find_by_jti(conn, &jti)? else { return Ok((None, None)) };
+        let user = match record.user_id {
+            Some(id) => User::find(conn, id)?,
+            None => None,
+        };
+        Ok((Some(record), user))
+    })
+    .await?;
+    let record = record
+        .filter(|r| r.revoked_at.is_none())
+        .ok_or_else(|| ApiError::InvalidToken("The access token has been revoked.".into()))?;
+    if user.as_ref().is_some_and(|u| !u.is_active) {
+        return Err(ApiError::InvalidToken("The user account is disabled.".into()));
+    }
+    Ok((Bearer { claims, record }, user))
+}
+
+impl FromRequest for Bearer {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(req).await.map(|(bearer, _)| bearer) })
+    }
+}
+
+impl FromRequest for UserBearer {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (token, user) = authenticate(req).await?;
+            let user = user.ok_or_else(|| {
+                ApiError::Forbidden("This token was issued to a client, not a user.".into())
+            })?;
+            Ok(UserBearer { token, user })
+        })
+    }
+}

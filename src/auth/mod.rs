@@ -1,0 +1,6 @@
+//! Who is calling: client authentication, Bearer tokens, and password hashing.
+
+pub mod bearer;
+pub mod client;
+pub mod client_ip;
+pub mod passwords;

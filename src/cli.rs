@@ -1,0 +1,217 @@
+//! The command line (SPEC §9): serve, migrate, createsuperuser, app, keys.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::db::{self, DbConnection};
+use crate::domain::{ClientType, GrantType};
+use crate::manage::{self, ApplicationSpec};
+use crate::store::applications::Application;
+use crate::tokens::keys;
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An OAuth2 authorization server speaking the drf-social-oauth2 API"
+)]
+pub struct Cli {
+    /// A TOML file with the same keys as the environment, lower case, without the prefix.
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Apply migrations and serve HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a staff user (interactive without flags).
+    Createsuperuser(SuperuserArgs),
+    /// Manage client applications.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Manage the token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Args)]
+pub struct SuperuserArgs {
+    #[arg(long)]
+    email: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(long)]
+    username: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Register an application and print its client id and secret.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["confidential", "public"])]
+        client_type: String,
+        /// Comma-separated, e.g. password,refresh_token,convert_token.
+        #[arg(long)]
+        grant_types: String,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long)]
+        skip_authorization: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List applications (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new secret; the old one stops working.
+    RotateSecret { client_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Start signing with a new key; old keys stay published until their tokens expire.
+    Rotate,
+}
+
+/// Runs a command that needs only a database connection. Returns the text to print.
+pub fn run_offline(command: Command, settings: &Settings) -> Result<(), String> {
+    let pool = db::pool(&settings.database_url, 1);
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+    db::migrate(&mut conn)?;
+    match command {
+        Command::Serve => Err("serve is not an offline command".into()),
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Createsuperuser(args) => createsuperuser(&mut conn, args),
+        Command::App(app) => app_command(&mut conn, app),
+        Command::Keys(KeysCommand::Rotate) => {
+            let kid = keys::rotate(&mut conn, settings.access_token_ttl).map_err(|e| e.to_string())?;
+            println!("new signing key {kid}; running servers pick it up within a minute");
+            Ok(())
+        }
+    }
+}
+
+fn prompt(label: &str) -> Result<String, String> {
+    eprint!("{label}: ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn createsuperuser(conn: &mut DbConnection, args: SuperuserArgs) -> Result<(), String> {
+    let email = match args.email {
+        Some(email) => email,
+        None => prompt("Email")?,
+    };
+    let username = match args.username {
+        Some(u) => Some(u),
+        None if !args.password_stdin && std::io::stdin().is_terminal() => {
+            Some(prompt("Username (empty to derive from the email)")?).filter(|u| !u.is_empty())
+        }
+        None => None,
+    };
+    let password = if args.password_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    };
+    let user = manage::create_superuser(conn, &email, &password, username.as_deref()).map_err(describe)?;
+    println!("superuser {} created (id {})", user.username, user.id);
+    Ok(())
+}
+
+fn describe(error: crate::error::ApiError) -> String {
+    match error {
+        crate::error::ApiError::InvalidRequest(d) => d,
+        other => other.to_string(),
+    }
+}
+
+fn app_command(conn: &mut DbConnection, command: AppCommand) -> Result<(), String> {
+    match command {
+        AppCommand::Create { name, client_type, grant_types, redirect_uris, skip_authorization, json } => {
+            let spec = ApplicationSpec {
+                name,
+                client_type: ClientType::parse(&client_type)?,
+                grant_types: GrantType::parse_list(&grant_types)?,
+                redirect_uris,
+                skip_authorization,
+                owner_id: None,
+            };
+            let created = manage::create_application(conn, &spec).map_err(describe)?;
+            if json {
+                println!("{}", serde_json::to_string(&created).map_err(|e| e.to_string())?);
+            } else {
+                println!("client_id: {}", created.client_id);
+                if let Some(secret) = &created.client_secret {
+                    println!("client_secret: {secret}");
+                    println!("Store the secret now: it is not shown again.");
+                }
+            }
+            Ok(())
+        }
+        AppCommand::List { json } => {
+            let apps = Application::list(conn).map_err(|e| e.to_string())?;
+            if json {
+                let items: Vec<_> = apps
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "client_id": a.client_id,
+                            "name": a.name,
+                            "client_type": a.client_type,
+                            "grant_types": a.grants(),
+                            "redirect_uris": a.redirect_uri_list(),
+                            "skip_authorization": a.skip_authorization,
+                            "created_at": a.created_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                for a in &apps {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        a.client_id,
+                        a.client_type,
+                        a.grant_types.replace(' ', ","),
+                        a.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        AppCommand::RotateSecret { client_id } => {
+            let secret = manage::rotate_secret(conn, &client_id).map_err(|e| match e {
+                crate::error::ApiError::NotFound => format!("no application with client_id {client_id}"),
+                other => describe(other),
+            })?;
+            println!("client_secret: {secret}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Settings: one value built once from the environment and an optional TOML file.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use ipnet::IpNet;
+use secrecy::SecretString;
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A file path for the embedded SQLite database.
+    Sqlite(String),
+    /// A libpq connection string.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        // `sqlite://relative.db` and `sqlite:///absolute/path.db` both name a file.
+        let path = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")).unwrap_or(raw);
+        if path.is_empty() || path.contains("://") {
+            return Err(ConfigError::invalid("DATABASE_URL", "expected sqlite://PATH or postgres://..."));
+        }
+        Ok(Self::Sqlite(path.to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid { key, reason: reason.into() }
+    }
+}
+
+/// Thresholds for counting failed sign-ins and sign-ups.
+#[derive(Debug, Clone)]
+pub struct ThrottleSettings {
+    /// `PORTCULLIS_THROTTLE_WINDOW` (default 900 s): the sliding window.
+    pub window_secs: i64,
+    /// `PORTCULLIS_THROTTLE_ACCOUNT_FAILURES` (default 10) per account per window.
+    pub account_failures: i64,
+    /// `PORTCULLIS_THROTTLE_ADDRESS_FAILURES` (default 100) per client address per window.
+    pub address_failures: i64,
+    /// `PORTCULLIS_THROTTLE_REGISTRATIONS` (default 20) sign-ups per address per window.
+    pub registrations: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    /// Connections per pool; `PORTCULLIS_DB_POOL_SIZE`, default 2 per core, at least 4.
+    pub db_pool_size: u32,
+    pub bind: SocketAddr,
+    /// HTTP worker threads; `PORTCULLIS_WORKERS`, default one per core.
+    pub workers: usize,
+    pub issuer: String,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub refresh_reuse_grace: i64,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub secret_key: Option<SecretString>,
+    pub throttle: ThrottleSettings,
+    pub providers: ProviderSettings,
+}
+
+/// Identity provider settings; URLs are configuration so tests can point them at a fake.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub timeout_ms: u64,
+    pub google_client_ids: Vec<String>,
+    pub google_client_secret: Option<SecretString>,
+    pub google_auth_url: String,
+    pub google_token_url: String,
+    pub google_tokeninfo_url: String,
+    pub google_userinfo_url: String,
+    pub google_jwks_url: String,
+    pub facebook_app_id: Option<String>,
+    pub facebook_app_secret: Option<SecretString>,
+    pub facebook_graph_url: String,
+    pub facebook_dialog_url: String,
+    pub apple_client_ids: Vec<String>,
+    pub apple_jwks_url: String,
+}
+
+/// Names that may be set; each maps `PORTCULLIS_X` (or `DATABASE_URL`, `RUST_LOG`) to the
+/// TOML key `x`.
+const KEYS: &[&str] = &[
+    "DATABASE_URL",
+    "PORTCULLIS_DB_POOL_SIZE",
+    "PORTCULLIS_BIND",
+    "PORTCULLIS_WORKERS",
+    "PORTCULLIS_ISSUER",
+    "PORTCULLIS_ACCESS_TOKEN_TTL",
+    "PORTCULLIS_REFRESH_TOKEN_TTL",
+    "PORTCULLIS_REFRESH_REUSE_GRACE",
+    "PORTCULLIS_CORS_ORIGINS",
+    "PORTCULLIS_TRUSTED_PROXIES",
+    "PORTCULLIS_SECRET_KEY",
+    "PORTCULLIS_THROTTLE_WINDOW",
+    "PORTCULLIS_THROTTLE_ACCOUNT_FAILURES",
+    "PORTCULLIS_THROTTLE_ADDRESS_FAILURES",
+    "PORTCULLIS_THROTTLE_REGISTRATIONS",
+    "PORTCULLIS_PROVIDER_TIMEOUT_MS",
+    "PORTCULLIS_GOOGLE_CLIENT_IDS",
+    "PORTCULLIS_GOOGLE_CLIENT_SECRET",
+    "PORTCULLIS_GOOGLE_AUTH_URL",
+    "PORTCULLIS_GOOGLE_TOKEN_URL",
+    "PORTCULLIS_GOOGLE_TOKENINFO_URL",
+    "PORTCULLIS_GOOGLE_USERINFO_URL",
+    "PORTCULLIS_GOOGLE_JWKS_URL",
+    "PORTCULLIS_FACEBOOK_APP_ID",
+    "PORTCULLIS_FACEBOOK_APP_SECRET",
+    "PORTCULLIS_FACEBOOK_GRAPH_URL",
+    "PORTCULLIS_FACEBOOK_DIALOG_URL",
+    "PORTCULLIS_APPLE_CLIENT_IDS",
+    "PORTCULLIS_APPLE_JWKS_URL",
+    "RUST_LOG",
+];
+
+fn file_key(env_key: &str) -> String {
+    env_key.strip_prefix("PORTCULLIS_").unwrap_or(env_key).to_ascii_lowercase()
+}
+
+/// Raw string values by environment-variable name, before parsing.
+#[derive(Debug, Default, Clone)]
+pub struct RawSettings(HashMap<String, String>);
+
+impl RawSettings {
+    /// The TOML file (if any) overlaid by the process environment, which wins.
+    pub fn load(config_path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut raw = match config_path {
+            Some(path) => Self::from_toml_file(path)?,
+            None => Self::default(),
+        };
+        for key in KEYS {
+            if let Ok(value) = std::env::var(key) {
+                raw.0.insert((*key).to_owned(), value);
+            }
+        }
+        Ok(raw)
+    }
+
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let fail = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
+        let mut raw = Self::default();
+        for key in KEYS {
+            let Some(value) = table.get(&file_key(key)) else { continue };
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            raw.0.insert((*key).to_owned(), text);
+        }
+        Ok(raw)
+    }
+
+    /// Set one value by its environment-variable name (tests use this).
+    pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
+        self.0.insert(key.to_owned(), value.into());
+        self
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    fn string(&self, key: &str, default: &str) -> String {
+        self.get(key).unwrap_or(default).to_owned()
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError::invalid(key, format!("not a number: {v}"))),
+        }
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    fn secret(&self, key: &str) -> Option<SecretString> {
+        self.get(key).map(|v| SecretString::from(v.to_owned()))
+    }
+
+    pub fn parse(&self) -> Result<Settings, ConfigError> {
+        let database_url = DatabaseUrl::parse(self.get("DATABASE_URL").unwrap_or("sqlite://portcullis.db"))?;
+        let bind_text = self.string("PORTCULLIS_BIND", "127.0.0.1:8000");
+        let bind: SocketAddr = bind_text
+            .parse()
+            .map_err(|_| ConfigError::invalid("PORTCULLIS_BIND", format!("not an address: {bind_text}")))?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let issuer = self
+            .get("PORTCULLIS_ISSUER")
+            .map(|s| s.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{bind}"));
+        let trusted_proxies = self
+            .list("PORTCULLIS_TRUSTED_PROXIES")
+            .iter()
+            .map(|cidr| parse_cidr(cidr))
+            .collect::<Result<_, _>>()?;
+        let positive = |key: &'static str, value: i64| {
+            if value > 0 {
+                Ok(value)
+            } else {
+                Err(ConfigError::invalid(key, "must be positive"))
+            }
+        };
+        Ok(Settings {
+            database_url,
+            db_pool_size: self.number("PORTCULLIS_DB_POOL_SIZE", (cores as u32 * 2).max(4))?,
+            bind,
+            workers: self.number("PORTCULLIS_WORKERS", cores)?.max(1),
+            issuer,
+            access_token_ttl: positive(
+                "PORTCULLIS_ACCESS_TOKEN_TTL",
+                self.number("PORTCULLIS_ACCESS_TOKEN_TTL", 3600)?,
+            )?,
+            refresh_token_ttl: positive(
+                "PORTCULLIS_REFRESH_TOKEN_TTL",
+                self.number("PORTCULLIS_REFRESH_TOKEN_TTL", 2_592_000)?,
+            )?,
+            refresh_reuse_grace: self.number("PORTCULLIS_REFRESH_REUSE_GRACE", 0i64)?.max(0),
+            cors_origins: self.list("PORTCULLIS_CORS_ORIGINS"),
+            trusted_proxies,
+            secret_key: self.secret("PORTCULLIS_SECRET_KEY"),
+            throttle: ThrottleSettings {
+                window_secs: positive(
+                    "PORTCULLIS_THROTTLE_WINDOW",
+                    self.number("PORTCULLIS_THROTTLE_WINDOW", 900)?,
+                )?,
+                account_failures: self.number("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", 10)?,
+                address_failures: self.number("PORTCULLIS_THROTTLE_ADDRESS_FAILURES", 100)?,
+                registrations: self.number("PORTCULLIS_THROTTLE_REGISTRATIONS", 20)?,
+            },
+            providers: ProviderSettings {
+                timeout_ms: self.number("PORTCULLIS_PROVIDER_TIMEOUT_MS", 5000)?,
+                google_client_ids: self.list("PORTCULLIS_GOOGLE_CLIENT_IDS"),
+                google_client_secret: self.secret("PORTCULLIS_GOOGLE_CLIENT_SECRET"),
+                google_auth_url: self
+                    .string("PORTCULLIS_GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth"),
+                google_token_url: self
+                    .string("PORTCULLIS_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
+                google_tokeninfo_url: self
+                    .string("PORTCULLIS_GOOGLE_TOKENINFO_URL", "https://oauth2.googleapis.com/tokeninfo"),
+                google_userinfo_url: self.string(
+                    "PORTCULLIS_GOOGLE_USERINFO_URL",
+                    "https://openidconnect.googleapis.com/v1/userinfo",
+                ),
+                google_jwks_url: self
+                    .string("PORTCULLIS_GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
+                facebook_app_id: self.get("PORTCULLIS_FACEBOOK_APP_ID").map(str::to_owned),
+                facebook_app_secret: self.secret("PORTCULLIS_FACEBOOK_APP_SECRET"),
+                facebook_graph_url: self
+                    .string("PORTCULLIS_FACEBOOK_GRAPH_URL", "https://graph.facebook.com/v19.0"),
+                facebook_dialog_url: self
+                    .string("PORTCULLIS_FACEBOOK_DIALOG_URL", "https://www.facebook.com/v19.0/dialog/oauth"),
+                apple_client_ids: self.list("PORTCULLIS_APPLE_CLIENT_IDS"),
+                apple_jwks_url: self
+                    .string("PORTCULLIS_APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys"),
+            },
+        })
+    }
+}
+
+fn parse_cidr(text: &str) -> Result<IpNet, ConfigError> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| ConfigError::invalid("PORTCULLIS_TRUSTED_PROXIES", format!("not a CIDR: {text}")))
+}
+
+impl Settings {
+    /// Settings from `--config`/`PORTCULLIS_CONFIG` and the environment.
+    pub fn load(config_path: Option<&Path>) -> Result<Self, ConfigError> {
+        RawSettings::load(config_path)?.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_pick_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://portcullis.db").unwrap(),
+            DatabaseUrl::Sqlite("portcullis.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/p.sqlite").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/p.sqlite".into())
+        );
+        assert!(matches!(DatabaseUrl::parse("postgres://u@h/db").unwrap(), DatabaseUrl::Postgres(_)));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let s = RawSettings::default().parse().unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.issuer, "http://127.0.0.1:8000");
+        assert_eq!(s.access_token_ttl, 3600);
+        assert_eq!(s.refresh_token_ttl, 2_592_000);
+        assert_eq!(s.refresh_reuse_grace, 0);
+    }
+
+    #[test]
+    fn toml_keys_drop_the_prefix_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9000\"\naccess_token_ttl = 60\ncors_origins = [\"http://a\", \"http://b\"]\n",
+        )
+        .unwrap();
+        let mut raw = RawSettings::from_toml_file(&path).unwrap();
+        let s = raw.parse().unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.access_token_ttl, 60);
+        assert_eq!(s.cors_origins, vec!["http://a", "http://b"]);
+        raw.set("PORTCULLIS_ACCESS_TOKEN_TTL", "120");
+        assert_eq!(raw.parse().unwrap().access_token_ttl, 120);
+    }
+}

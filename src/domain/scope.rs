@@ -1,0 +1,96 @@
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A set of known scope names, kept sorted so equal scopes print identically.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scope(BTreeSet<&'static str>);
+
+/// Scopes this server knows. `admin` is granted to staff users only.
+const KNOWN: [&str; 3] = ["read", "write", "admin"];
+pub const ADMIN: &str = "admin";
+
+impl Scope {
+    /// What a token gets when the request names no scope.
+    pub fn default_grant() -> Self {
+        Self(["read", "write"].into_iter().collect())
+    }
+
+    /// Parses a space-separated list; an unknown name is `invalid_scope`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut set = BTreeSet::new();
+        for name in raw.split_whitespace() {
+            let known =
+                KNOWN.iter().find(|k| **k == name).ok_or_else(|| format!("unknown scope '{name}'"))?;
+            set.insert(*known);
+        }
+        Ok(Self(set))
+    }
+
+    /// The requested scope, or the default when none (or an empty one) was asked for.
+    pub fn requested(raw: Option<&str>) -> Result<Self, String> {
+        match raw.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(raw) => Self::parse(raw),
+            None => Ok(Self::default_grant()),
+        }
+    }
+
+    /// Parses a stored scope; names no longer known are dropped rather than failing.
+    pub fn from_stored(raw: &str) -> Self {
+        Self(raw.split_whitespace().filter_map(|n| KNOWN.iter().find(|k| **k == n).copied()).collect())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+
+    pub fn is_subset(&self, other: &Scope) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    pub fn without(mut self, name: &str) -> Self {
+        self.0.remove(name);
+        self
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for name in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(name)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scope;
+
+    #[test]
+    fn scopes_print_sorted_and_deduplicated() {
+        assert_eq!(Scope::parse("write read write").unwrap().to_string(), "read write");
+    }
+
+    #[test]
+    fn missing_or_blank_scope_means_the_default() {
+        assert_eq!(Scope::requested(None).unwrap(), Scope::default_grant());
+        assert_eq!(Scope::requested(Some("  ")).unwrap(), Scope::default_grant());
+    }
+
+    #[test]
+    fn unknown_scope_is_refused() {
+        assert!(Scope::parse("read launch_missiles").is_err());
+    }
+
+    #[test]
+    fn narrowing_is_a_subset() {
+        let all = Scope::parse("read write").unwrap();
+        assert!(Scope::parse("read").unwrap().is_subset(&all));
+        assert!(!Scope::parse("admin").unwrap().is_subset(&all));
+    }
+}

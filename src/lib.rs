@@ -1,0 +1,19 @@
+//! Portcullis: an OAuth2 authorization server speaking the drf-social-oauth2 API.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod manage;
+pub mod metrics;
+pub mod params;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod throttle;
+pub mod time;
+pub mod tokens;

@@ -1,0 +1,33 @@
+use clap::Parser;
+
+use portcullis::cli::{self, Cli, Command};
+use portcullis::config::Settings;
+use portcullis::startup::Application;
+
+fn main() {
+    let cli = Cli::parse();
+    portcullis::telemetry::init("info");
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => exit(&format!("configuration: {error}")),
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        offline => cli::run_offline(offline, &settings),
+    };
+    if let Err(error) = result {
+        exit(&error);
+    }
+}
+
+fn serve(settings: Settings) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+fn exit(message: &str) -> ! {
+    eprintln!("portcullis: {message}");
+    std::process::exit(1)
+}

@@ -1,0 +1,131 @@
+//! Operations shared by the command line and the admin API: registering applications,
+//! rotating their secrets, creating staff users.
+
+use diesel::Connection;
+use serde::Serialize;
+
+use crate::auth::passwords;
+use crate::db::{is_unique_violation, DbConnection};
+use crate::domain::{ClientType, Email, GrantType, NewPassword, PasswordRules};
+use crate::error::ApiError;
+use crate::store::applications::{Application, NewApplication};
+use crate::store::users::{NewUser, User};
+use crate::tokens::random;
+
+pub struct ApplicationSpec {
+    pub name: String,
+    pub client_type: ClientType,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub skip_authorization: bool,
+    pub owner_id: Option<i64>,
+}
+
+/// A new application and, for confidential clients, its secret: the only time the
+/// secret exists outside the client's hands.
+#[derive(Serialize)]
+pub struct CreatedApplication {
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(skip)]
+    pub application: Application,
+}
+
+fn check_spec(spec: &ApplicationSpec) -> Result<(), ApiError> {
+    if spec.name.trim().is_empty() {
+        return Err(ApiError::invalid_request("The application needs a name."));
+    }
+    if spec.grant_types.is_empty() {
+        return Err(ApiError::invalid_request("The application needs at least one grant type."));
+    }
+    if spec.client_type == ClientType::Public && spec.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(ApiError::invalid_request("Public clients cannot use client_credentials."));
+    }
+    for uri in &spec.redirect_uris {
+        let parsed =
+            url::Url::parse(uri).map_err(|_| ApiError::invalid_request(format!("Not a URL: {uri}")))?;
+        if parsed.fragment().is_some() {
+            return Err(ApiError::invalid_request("Redirect URIs may not contain a fragment."));
+        }
+    }
+    Ok(())
+}
+
+pub fn create_application(
+    conn: &mut DbConnection,
+    spec: &ApplicationSpec,
+) -> Result<CreatedApplication, ApiError> {
+    check_spec(spec)?;
+    let client_id = random::client_id();
+    let secret = (spec.client_type == ClientType::Confidential).then(random::client_secret);
+    let hash = secret.as_deref().map(random::sha256_hex);
+    let grants: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
+    let now = crate::time::now();
+    let application = Application::insert(
+        conn,
+        &NewApplication {
+            client_id: &client_id,
+            secret_hash: hash.as_deref(),
+            name: spec.name.trim(),
+            client_type: spec.client_type.as_str(),
+            grant_types: &grants.join(" "),
+            redirect_uris: &spec.redirect_uris.join(" "),
+            skip_authorization: spec.skip_authorization,
+            owner_id: spec.owner_id,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    Ok(CreatedApplication { client_id, client_secret: secret, application })
+}
+
+/// Replaces a confidential client's secret; the old one stops working at once.
+pub fn rotate_secret(conn: &mut DbConnection, client_id: &str) -> Result<String, ApiError> {
+    let app = Application::find_by_client_id(conn, client_id)?.ok_or(ApiError::NotFound)?;
+    if app.client_type() == ClientType::Public {
+        return Err(ApiError::invalid_request("Public clients have no secret."));
+    }
+    let secret = random::client_secret();
+    Application::set_secret_hash(conn, app.id, &random::sha256_hex(&secret), crate::time::now())?;
+    Ok(secret)
+}
+
+/// Creates an active staff user with a usable password.
+pub fn create_superuser(
+    conn: &mut DbConnection,
+    email: &str,
+    password: &str,
+    username: Option<&str>,
+) -> Result<User, ApiError> {
+    let email = Email::parse(email).map_err(ApiError::InvalidRequest)?;
+    let password = NewPassword::parse(password, &PasswordRules { email: Some(email.as_str()), username })
+        .map_err(|problems| ApiError::invalid_request(problems.join(" ")))?;
+    let hash = passwords::hash(password.expose())?;
+    conn.transaction(|conn| {
+        if User::find_by_email(conn, email.as_str())?.is_some() {
+            return Err(ApiError::invalid_request("A user with that email already exists."));
+        }
+        let username = match username {
+            Some(u) => u.to_owned(),
+            None => User::unique_username(conn, email.local_part())?,
+        };
+        let new = NewUser {
+            email: Some(email.as_str()),
+            username: &username,
+            password_hash: Some(&hash),
+            first_name: "",
+            last_name: "",
+            is_active: true,
+            is_staff: true,
+            date_joined: crate::time::now(),
+        };
+        User::insert(conn, &new).map_err(|e| {
+            if is_unique_violation(&e) {
+                ApiError::invalid_request("A user with that email or username already exists.")
+            } else {
+                e.into()
+            }
+        })
+    })
+}

@@ -1,0 +1,66 @@
+//! Prometheus metrics: requests and latencies per endpoint and status, tokens per grant.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::domain::GrantType;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    tokens: IntCounterVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("portcullis_http_requests_total", "HTTP requests by endpoint, method and status"),
+            &["endpoint", "method", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "portcullis_http_request_duration_seconds",
+                "HTTP request latency by endpoint",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["endpoint", "method"],
+        )
+        .expect("valid metric");
+        let tokens = IntCounterVec::new(
+            Opts::new("portcullis_tokens_issued_total", "Access tokens issued by grant type"),
+            &["grant_type"],
+        )
+        .expect("valid metric");
+        for metric in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(tokens.clone()),
+        ] {
+            registry.register(metric).expect("metric registered once");
+        }
+        Self { registry, requests, latency, tokens }
+    }
+
+    pub fn observe_request(&self, endpoint: &str, method: &str, status: u16, seconds: f64) {
+        self.requests.with_label_values(&[endpoint, method, &status.to_string()]).inc();
+        self.latency.with_label_values(&[endpoint, method]).observe(seconds);
+    }
+
+    pub fn token_issued(&self, grant: GrantType) {
+        self.tokens.with_label_values(&[grant.as_str()]).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

@@ -1,0 +1,146 @@
+//! Request parameters from a form or a JSON body, whichever the client sent.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::StreamExt;
+
+use crate::error::ApiError;
+
+/// SPEC §1: bodies over 64 KiB get 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Flat string parameters. JSON numbers and booleans become their text; JSON arrays of
+/// strings are joined with spaces (so `"scope": ["read", "write"]` works); nested objects
+/// are ignored, as are unknown keys.
+#[derive(Debug, Default, Clone)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, key: &str) -> Result<&str, ApiError> {
+        self.get(key).ok_or_else(|| ApiError::invalid_request(format!("The '{key}' parameter is required.")))
+    }
+
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self(pairs.into_iter().collect())
+    }
+
+    fn parse(content_type: &str, body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if mime == "application/json"
+            || mime.ends_with("+json")
+            || (mime.is_empty() && body.first() == Some(&b'{'))
+        {
+            return Self::parse_json(body);
+        }
+        if mime.is_empty() || mime == "application/x-www-form-urlencoded" || mime == "text/plain" {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                .map_err(|_| ApiError::invalid_request("The form body could not be parsed."))?;
+            return Ok(Self::from_pairs(pairs));
+        }
+        Err(ApiError::invalid_request(
+            "Send the body as application/x-www-form-urlencoded or application/json.",
+        ))
+    }
+
+    fn parse_json(body: &[u8]) -> Result<Self, ApiError> {
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid_request(format!("The JSON body could not be parsed: {e}.")))?;
+        let serde_json::Value::Object(object) = value else {
+            return Err(ApiError::invalid_request("The JSON body must be an object."));
+        };
+        let mut params = HashMap::new();
+        for (key, value) in object {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Array(items) => {
+                    items.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ")
+                }
+                serde_json::Value::Null | serde_json::Value::Object(_) => continue,
+            };
+            params.insert(key, text);
+        }
+        Ok(Self(params))
+    }
+}
+
+impl FromRequest for Params {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|n| n > BODY_LIMIT) {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|_| ApiError::invalid_request("The request body could not be read."))?;
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err(ApiError::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Params::parse(&content_type, &body)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_and_json_give_the_same_parameters() {
+        let form =
+            Params::parse("application/x-www-form-urlencoded", b"grant_type=password&username=a%40b.c")
+                .unwrap();
+        let json = Params::parse(
+            "application/json; charset=utf-8",
+            br#"{"grant_type":"password","username":"a@b.c"}"#,
+        )
+        .unwrap();
+        assert_eq!(form.get("username"), Some("a@b.c"));
+        assert_eq!(json.get("username"), Some("a@b.c"));
+        assert_eq!(form.get("grant_type"), json.get("grant_type"));
+    }
+
+    #[test]
+    fn json_scalars_become_text_and_objects_are_ignored() {
+        let p = Params::parse("application/json", br#"{"a":1,"b":true,"c":{"x":1},"d":["read","write"]}"#)
+            .unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), Some("true"));
+        assert_eq!(p.get("c"), None);
+        assert_eq!(p.get("d"), Some("read write"));
+    }
+
+    #[test]
+    fn malformed_bodies_are_invalid_requests() {
+        assert!(Params::parse("application/json", b"{not json").is_err());
+        assert!(Params::parse("application/json", b"[1,2]").is_err());
+        assert!(Params::parse("multipart/form-data; boundary=x", b"--x").is_err());
+    }
+}

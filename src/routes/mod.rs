@@ -1,0 +1,47 @@
+//! HTTP routes, one file per endpoint family. Handlers read the request, call the
+//! domain and store, and shape the response.
+
+pub mod discovery;
+pub mod health;
+pub mod introspect;
+pub mod revoke;
+pub mod token;
+pub mod users;
+
+use actix_web::web;
+
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/auth")
+            .route("/token", web::post().to(token::token))
+            .route("/revoke-token", web::post().to(revoke::revoke_token))
+            .route("/invalidate-sessions", web::post().to(revoke::invalidate_sessions))
+            .route("/invalidate-refresh-tokens", web::post().to(revoke::invalidate_refresh_tokens))
+            .route("/introspect", web::post().to(introspect::introspect))
+            .route("/register", web::post().to(users::register))
+            .route("/password", web::post().to(users::change_password))
+            .route("/users", web::get().to(users::list))
+            .service(
+                web::resource(["/user", "/me"])
+                    .route(web::get().to(users::me))
+                    .route(web::patch().to(users::update_me))
+                    .default_service(web::to(method_not_allowed)),
+            ),
+    )
+    .route("/.well-known/oauth-authorization-server", web::get().to(discovery::metadata))
+    .route("/.well-known/openid-configuration", web::get().to(discovery::metadata))
+    .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(health::metrics));
+}
+
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

@@ -1,0 +1,210 @@
+//! `POST /auth/token`: dispatches on `grant_type`; every grant issues through `TokenIssuer`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::Connection;
+
+use crate::auth::client::ClientCredentials;
+use crate::auth::client_ip::client_ip_text;
+use crate::auth::passwords;
+use crate::db::{self, DbConnection};
+use crate::domain::scope::ADMIN;
+use crate::domain::{ClientType, GrantType, Scope};
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::state::AppState;
+use crate::store::applications::Application;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::users::User;
+use crate::throttle;
+use crate::tokens::refresh::{self, RotateRequest, Rotation};
+use crate::tokens::{Family, Grant, TokenResponse};
+
+pub async fn token(
+    req: HttpRequest,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let grant_name = params.require("grant_type")?;
+    let grant = GrantType::parse(grant_name).ok_or_else(|| {
+        ApiError::UnsupportedGrantType(format!("The grant type '{grant_name}' is not supported."))
+    })?;
+    let client = ClientCredentials::required(&req, &params)?;
+    let response = match grant {
+        GrantType::Password => password(&req, params, client, &state).await?,
+        GrantType::RefreshToken => refresh_token(params, client, &state).await?,
+        GrantType::ClientCredentials => client_credentials(params, client, &state).await?,
+        other => {
+            return Err(ApiError::UnsupportedGrantType(format!(
+                "The grant type '{other}' is not available yet."
+            )))
+        }
+    };
+    Ok(response.into_response())
+}
+
+/// The client, authenticated and allowed to use `grant`.
+pub fn authorized_client(
+    conn: &mut DbConnection,
+    client: &ClientCredentials,
+    grant: GrantType,
+) -> Result<Application, ApiError> {
+    let app = client.authenticate(conn)?;
+    if !app.allows(grant) {
+        return Err(ApiError::UnauthorizedClient(format!(
+            "This application may not use the '{grant}' grant."
+        )));
+    }
+    Ok(app)
+}
+
+/// The requested scope for a user; `admin` only for staff.
+pub fn user_scope(raw: Option<&str>, user: &User) -> Result<Scope, ApiError> {
+    let scope = Scope::requested(raw).map_err(ApiError::InvalidScope)?;
+    if scope.contains(ADMIN) && !user.is_staff {
+        return Err(ApiError::InvalidScope("The 'admin' scope is reserved to staff users.".into()));
+    }
+    Ok(scope)
+}
+
+async fn password(
+    req: &HttpRequest,
+    params: Params,
+    client: ClientCredentials,
+    state: &AppState,
+) -> Result<TokenResponse, ApiError> {
+    let login = params.require("username")?.to_owned();
+    let password = params.require("password")?.to_owned();
+    let raw_scope = params.get("scope").map(str::to_owned);
+    let address = client_ip_text(req, &state.settings.trusted_proxies);
+    let throttle_settings = state.settings.throttle.clone();
+
+    let (app, user) = {
+        let (login, address) = (login.clone(), address.clone());
+        db::run(&state.pool, move |conn| {
+            let app = authorized_client(conn, &client, GrantType::Password)?;
+            // Locked out means the password is not even looked at.
+            throttle::check_login(conn, &throttle_settings, &login, &address)?;
+            Ok((app, User::find_by_login(conn, &login)?))
+        })
+        .await?
+    };
+
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verified = state.hashes.run(move || Ok(passwords::verify(&password, stored.as_deref()))).await?;
+
+    let issuer = state.issuer.clone();
+    db::run(&state.pool, move |conn| {
+        let Some(user) = user.filter(|_| verified) else {
+            throttle::record_login_failure(conn, &login, &address)?;
+            audit::record(
+                conn,
+                NewAuditEvent {
+                    action: "login.failed",
+                    target_type: "user",
+                    ip: Some(&address),
+                    ..Default::default()
+                },
+            )?;
+            return Err(ApiError::invalid_grant("Invalid credentials given."));
+        };
+        if !user.is_active {
+            return Err(ApiError::invalid_grant("The user account is disabled."));
+        }
+        let scope = user_scope(raw_scope.as_deref(), &user)?;
+        throttle::record_login_success(conn, &login)?;
+        conn.transaction(|conn| {
+            User::touch_last_login(conn, user.id, crate::time::now())?;
+            audit::record(
+                conn,
+                NewAuditEvent {
+                    actor_user_id: Some(user.id),
+                    action: "login.password",
+                    target_type: "application",
+                    target_id: &app.client_id,
+                    ip: Some(&address),
+                    ..Default::default()
+                },
+            )?;
+            issuer.issue(
+                conn,
+                Grant {
+                    grant_type: GrantType::Password,
+                    application: &app,
+                    user_id: Some(user.id),
+                    scope: &scope,
+                    family: Family::New,
+                },
+            )
+        })
+    })
+    .await
+}
+
+async fn refresh_token(
+    params: Params,
+    client: ClientCredentials,
+    state: &AppState,
+) -> Result<TokenResponse, ApiError> {
+    let presented = params.require("refresh_token")?.to_owned();
+    let raw_scope = params.get("scope").map(str::to_owned);
+    let grace = state.settings.refresh_reuse_grace;
+    let issuer = state.issuer.clone();
+    db::run(&state.pool, move |conn| {
+        let app = authorized_client(conn, &client, GrantType::RefreshToken)?;
+        let request = RotateRequest { application: &app, presented: &presented, scope: raw_scope.as_deref(), grace };
+        match refresh::rotate(conn, &issuer, request)? {
+            Rotation::Rotated(response) => Ok(response),
+            Rotation::ReuseDetected { user_id, family_id } => {
+                tracing::warn!(user.id = user_id, client.id = %app.client_id, "refresh token reuse: family revoked");
+                audit::record(
+                    conn,
+                    NewAuditEvent {
+                        actor_user_id: Some(user_id),
+                        action: "token.reuse_detected",
+                        target_type: "refresh_family",
+                        target_id: &family_id,
+                        ..Default::default()
+                    },
+                )?;
+                Err(ApiError::invalid_grant(
+                    "The refresh token was already used; every token of this sign-in has been revoked.",
+                ))
+            }
+        }
+    })
+    .await
+}
+
+async fn client_credentials(
+    params: Params,
+    client: ClientCredentials,
+    state: &AppState,
+) -> Result<TokenResponse, ApiError> {
+    let raw_scope = params.get("scope").map(str::to_owned);
+    let issuer = state.issuer.clone();
+    db::run(&state.pool, move |conn| {
+        let app = authorized_client(conn, &client, GrantType::ClientCredentials)?;
+        if app.client_type() != ClientType::Confidential {
+            return Err(ApiError::UnauthorizedClient(
+                "Only confidential clients may use client_credentials.".into(),
+            ));
+        }
+        let scope = Scope::requested(raw_scope.as_deref()).map_err(ApiError::InvalidScope)?;
+        if scope.contains(ADMIN) {
+            return Err(ApiError::InvalidScope("The 'admin' scope is reserved to staff users.".into()));
+        }
+        conn.transaction(|conn| {
+            issuer.issue(
+                conn,
+                Grant {
+                    grant_type: GrantType::ClientCredentials,
+                    application: &app,
+                    user_id: None,
+                    scope: &scope,
+                    family: Family::None,
+                },
+            )
+        })
+    })
+    .await
+}

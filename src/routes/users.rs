@@ -1,0 +1,314 @@
+//! Users: sign-up, the signed-in user's profile and password, and the staff listing.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::bearer::UserBearer;
+use crate::auth::client::ClientCredentials;
+use crate::auth::client_ip::client_ip_text;
+use crate::auth::passwords;
+use crate::db::{self, is_unique_violation, DbConnection};
+use crate::domain::{Email, GrantType, NewPassword, PasswordRules, Scope};
+use crate::error::{ApiError, FieldErrors};
+use crate::params::Params;
+use crate::routes::token::authorized_client;
+use crate::state::AppState;
+use crate::store::social::SocialAccount;
+use crate::store::tokens::revoke;
+use crate::store::users::{NewUser, User};
+use crate::store::Page;
+use crate::throttle;
+use crate::tokens::{Family, Grant, TokenResponse};
+
+const NAME_MAX: usize = 150;
+
+/// The public shape of a user.
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub email: Option<String>,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_staff: bool,
+    pub is_active: bool,
+    pub date_joined: i64,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            username: u.username.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            is_staff: u.is_staff,
+            is_active: u.is_active,
+            date_joined: u.date_joined,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SocialView {
+    provider: String,
+    uid: String,
+}
+
+#[derive(Serialize)]
+struct Me {
+    #[serde(flatten)]
+    user: UserView,
+    social: Vec<SocialView>,
+}
+
+#[derive(Serialize)]
+struct Registered {
+    #[serde(flatten)]
+    user: UserView,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    tokens: Option<TokenResponse>,
+}
+
+fn name_field(params: &Params, key: &'static str, errors: &mut FieldErrors) -> String {
+    let value = params.get(key).unwrap_or("").trim().to_owned();
+    if value.chars().count() > NAME_MAX {
+        errors
+            .entry(key)
+            .or_default()
+            .push(format!("Ensure this field has no more than {NAME_MAX} characters."));
+    }
+    value
+}
+
+fn valid_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= NAME_MAX
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@'))
+}
+
+pub async fn register(
+    req: HttpRequest,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::new();
+    let email = match params.get("email") {
+        None => {
+            errors.entry("email").or_default().push("This field is required.".into());
+            None
+        }
+        Some(raw) => Email::parse(raw).map_err(|e| errors.entry("email").or_default().push(e)).ok(),
+    };
+    let username = params.get("username").map(|u| u.trim().to_owned());
+    if username.as_deref().is_some_and(|u| !valid_username(u)) {
+        errors
+            .entry("username")
+            .or_default()
+            .push("Enter a valid username: letters, digits and . _ - + @ only, at most 150.".into());
+    }
+    let first_name = name_field(&params, "first_name", &mut errors);
+    let last_name = name_field(&params, "last_name", &mut errors);
+    let password = match params.get("password") {
+        None => {
+            errors.entry("password").or_default().push("This field is required.".into());
+            None
+        }
+        Some(raw) => {
+            let rules =
+                PasswordRules { email: email.as_ref().map(Email::as_str), username: username.as_deref() };
+            NewPassword::parse(raw, &rules).map_err(|e| errors.entry("password").or_default().extend(e)).ok()
+        }
+    };
+    let client = ClientCredentials::from_request(&req, &params)?;
+    let raw_scope = params.get("scope").map(str::to_owned);
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+
+    let address = client_ip_text(&req, &state.settings.trusted_proxies);
+    let throttle_settings = state.settings.throttle.clone();
+    // Cheap checks first: a throttled or duplicate sign-up costs no argon2 work, and a
+    // bad client is refused before any user exists.
+    let (app, email) = db::run(&state.pool, move |conn| {
+        throttle::check_registration(conn, &throttle_settings, &address)?;
+        throttle::record_registration(conn, &address)?;
+        let app = client.map(|c| authorized_client(conn, &c, GrantType::Password)).transpose()?;
+        if User::find_by_email(conn, email.as_str())?.is_some() {
+            return Err(email_taken());
+        }
+        Ok((app, email))
+    })
+    .await?;
+    let scope = Scope::requested(raw_scope.as_deref())
+        .map_err(ApiError::InvalidScope)?
+        .without(crate::domain::scope::ADMIN);
+
+    let hash = state.hashes.run(move || passwords::hash(password.expose())).await?;
+    let issuer = state.issuer.clone();
+    let (user, tokens) = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let username = match username {
+                Some(u) => {
+                    if User::username_taken(conn, &u)? {
+                        let mut errors = FieldErrors::new();
+                        errors.insert("username", vec!["A user with that username already exists.".into()]);
+                        return Err(ApiError::Validation(errors));
+                    }
+                    u
+                }
+                None => User::unique_username(conn, email.local_part())?,
+            };
+            let user = insert_user(conn, &email, &username, &hash, &first_name, &last_name)?;
+            let tokens = match &app {
+                Some(app) => Some(issuer.issue(
+                    conn,
+                    Grant {
+                        grant_type: GrantType::Password,
+                        application: app,
+                        user_id: Some(user.id),
+                        scope: &scope,
+                        family: Family::New,
+                    },
+                )?),
+                None => None,
+            };
+            Ok((user, tokens))
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(Registered { user: UserView::from(&user), tokens }))
+}
+
+fn email_taken() -> ApiError {
+    let mut errors = FieldErrors::new();
+    errors.insert("email", vec!["A user with that email already exists.".into()]);
+    ApiError::Validation(errors)
+}
+
+fn insert_user(
+    conn: &mut DbConnection,
+    email: &Email,
+    username: &str,
+    hash: &str,
+    first_name: &str,
+    last_name: &str,
+) -> Result<User, ApiError> {
+    let new = NewUser {
+        email: Some(email.as_str()),
+        username,
+        password_hash: Some(hash),
+        first_name,
+        last_name,
+        is_active: true,
+        is_staff: false,
+        date_joined: crate::time::now(),
+    };
+    // Two sign-ups racing for one email: the unique index decides.
+    User::insert(conn, &new).map_err(|e| if is_unique_violation(&e) { email_taken() } else { e.into() })
+}
+
+pub async fn me(bearer: UserBearer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let user = bearer.user;
+    let social = db::run(&state.pool, move |conn| Ok(SocialAccount::for_user(conn, user.id)?)).await?;
+    Ok(HttpResponse::Ok().json(Me {
+        user: UserView::from(&user),
+        social: social.into_iter().map(|s| SocialView { provider: s.provider, uid: s.uid }).collect(),
+    }))
+}
+
+pub async fn update_me(
+    bearer: UserBearer,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::new();
+    let mut user = bearer.user;
+    if params.get("first_name").is_some() {
+        user.first_name = name_field(&params, "first_name", &mut errors);
+    }
+    if params.get("last_name").is_some() {
+        user.last_name = name_field(&params, "last_name", &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let user = db::run(&state.pool, move |conn| {
+        User::set_names(conn, user.id, &user.first_name, &user.last_name)?;
+        Ok(user)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
+
+pub async fn change_password(
+    bearer: UserBearer,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let old = params.get("old_password").unwrap_or_default().to_owned();
+    let user = bearer.user;
+    let rules = PasswordRules { email: user.email.as_deref(), username: Some(&user.username) };
+    let new = NewPassword::parse(params.require("new_password")?, &rules).map_err(|problems| {
+        let mut errors = FieldErrors::new();
+        errors.insert("new_password", problems);
+        ApiError::Validation(errors)
+    })?;
+    let stored = user.password_hash.clone();
+    let hash = state
+        .hashes
+        .run(move || {
+            if stored.is_some() && !passwords::verify(&old, stored.as_deref()) {
+                let mut errors = FieldErrors::new();
+                errors.insert("old_password", vec!["The old password is not correct.".into()]);
+                return Err(ApiError::Validation(errors));
+            }
+            passwords::hash(new.expose())
+        })
+        .await?;
+    let keep_family = bearer.token.record.family_id.clone();
+    db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            User::set_password_hash(conn, user.id, &hash)?;
+            revoke::user_families_except(conn, user.id, keep_family.as_deref(), crate::time::now())?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Listing {
+    items: Vec<UserView>,
+    total: i64,
+}
+
+pub async fn list(
+    bearer: UserBearer,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if !bearer.user.is_staff {
+        return Err(ApiError::Forbidden("Only staff users may list users.".into()));
+    }
+    let ListQuery { q, page, per_page } = query.into_inner();
+    let (users, total) =
+        db::run(&state.pool, move |conn| Ok(User::search(conn, q.as_deref(), Page::new(page, per_page))?))
+            .await?;
+    Ok(HttpResponse::Ok().json(Listing { items: users.iter().map(UserView::from).collect(), total }))
+}

@@ -1,0 +1,155 @@
+//! Builds the server from settings: pool, migrations, keys, routes. Used by `main` and by
+//! the tests, so both run exactly the same application.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, Service};
+use actix_web::{middleware, web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::passwords::HashLimiter;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::state::AppState;
+use crate::tokens::{KeyStore, TokenIssuer};
+
+/// How often each replica re-reads the key table, so a `keys rotate` run elsewhere
+/// starts signing here too.
+const KEY_RELOAD_PERIOD: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error("cannot bind {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Connects, applies migrations and loads (or creates) the signing keys.
+pub async fn prepare(pool: &DbPool, issuer: &str) -> Result<KeyStore, StartupError> {
+    let pool = pool.clone();
+    let issuer = issuer.to_owned();
+    web::block(move || {
+        let mut conn = pool.get().map_err(|e| StartupError::Database(e.to_string()))?;
+        db::migrate(&mut conn).map_err(StartupError::Database)?;
+        KeyStore::load_or_create(&mut conn, &issuer).map_err(|e| StartupError::Database(e.to_string()))
+    })
+    .await
+    .map_err(|e| StartupError::Database(e.to_string()))?
+}
+
+impl Application {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(settings.bind)?;
+        let local = listener.local_addr()?;
+        // The default issuer names the bind address; with port 0 it must name the port
+        // actually bound.
+        if settings.bind.port() == 0 && settings.issuer == format!("http://{}", settings.bind) {
+            settings.issuer = format!("http://{local}");
+        }
+        let pool = db::pool(&settings.database_url, settings.db_pool_size);
+        let keys = Arc::new(prepare(&pool, &settings.issuer).await?);
+        let metrics = Arc::new(Metrics::new());
+        let issuer = Arc::new(TokenIssuer::new(
+            keys.clone(),
+            &settings.issuer,
+            settings.access_token_ttl,
+            settings.refresh_token_ttl,
+            metrics.clone(),
+        ));
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            settings: settings.clone(),
+            keys: keys.clone(),
+            issuer,
+            hashes: HashLimiter::new(cores),
+            metrics,
+        });
+        spawn_key_reloader(pool, keys);
+
+        let server = HttpServer::new(move || {
+            let metrics = state.metrics.clone();
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::invalid_request(format!("Bad query string: {e}.")).into()
+                }))
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|e, _| ApiError::invalid_request(format!("Bad path: {e}.")).into()),
+                )
+                .wrap_fn(move |req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().to_string();
+                    let metrics = metrics.clone();
+                    let response = srv.call(req);
+                    async move {
+                        let response = response.await?;
+                        let endpoint =
+                            response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                        let status = response.status().as_u16();
+                        metrics.observe_request(&endpoint, &method, status, started.elapsed().as_secs_f64());
+                        Ok(response)
+                    }
+                })
+                .wrap(cors(&state.settings.cors_origins))
+                .wrap(TracingLogger::default())
+                .wrap(middleware::NormalizePath::trim())
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %local, issuer = %settings.issuer, "portcullis listening");
+        Ok(Self { port: local.port(), server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([actix_web::http::header::AUTHORIZATION, actix_web::http::header::CONTENT_TYPE])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+fn spawn_key_reloader(pool: DbPool, keys: Arc<KeyStore>) {
+    actix_web::rt::spawn(async move {
+        let mut ticker = actix_web::rt::time::interval(KEY_RELOAD_PERIOD);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let keys = keys.clone();
+            if let Err(error) = db::run(&pool, move |conn| keys.reload(conn)).await {
+                tracing::warn!(%error, "key reload failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,18 @@
+//! What every handler shares: the pool, the settings and the token machinery.
+
+use std::sync::Arc;
+
+use crate::auth::passwords::HashLimiter;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::metrics::Metrics;
+use crate::tokens::{KeyStore, TokenIssuer};
+
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub keys: Arc<KeyStore>,
+    pub issuer: Arc<TokenIssuer>,
+    pub hashes: HashLimiter,
+    pub metrics: Arc<Metrics>,
+}

@@ -1,0 +1,89 @@
+//! Applications: the registered OAuth clients.
+
+use diesel::prelude::*;
+
+use super::schema::applications;
+use crate::db::DbConnection;
+use crate::domain::{ClientType, GrantType};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = applications)]
+pub struct Application {
+    pub id: i64,
+    pub client_id: String,
+    /// SHA-256 hex of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub name: String,
+    pub client_type: String,
+    /// Space-separated grant type names.
+    pub grant_types: String,
+    /// Space-separated redirect URIs.
+    pub redirect_uris: String,
+    pub skip_authorization: bool,
+    pub owner_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = applications)]
+pub struct NewApplication<'a> {
+    pub client_id: &'a str,
+    pub secret_hash: Option<&'a str>,
+    pub name: &'a str,
+    pub client_type: &'a str,
+    pub grant_types: &'a str,
+    pub redirect_uris: &'a str,
+    pub skip_authorization: bool,
+    pub owner_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Application {
+    pub fn client_type(&self) -> ClientType {
+        ClientType::parse(&self.client_type).unwrap_or(ClientType::Confidential)
+    }
+
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.split_whitespace().any(|g| g == grant.as_str())
+    }
+
+    pub fn grants(&self) -> Vec<&str> {
+        self.grant_types.split_whitespace().collect()
+    }
+
+    pub fn redirect_uri_list(&self) -> Vec<&str> {
+        self.redirect_uris.split_whitespace().collect()
+    }
+
+    pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Application>> {
+        applications::table.find(id).select(Application::as_select()).first(conn).optional()
+    }
+
+    pub fn find_by_client_id(conn: &mut DbConnection, client_id: &str) -> QueryResult<Option<Application>> {
+        applications::table
+            .filter(applications::client_id.eq(client_id))
+            .select(Application::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn insert(conn: &mut DbConnection, new: &NewApplication<'_>) -> QueryResult<Application> {
+        diesel::insert_into(applications::table).values(new).execute(conn)?;
+        applications::table
+            .filter(applications::client_id.eq(new.client_id))
+            .select(Application::as_select())
+            .first(conn)
+    }
+
+    pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Application>> {
+        applications::table.order(applications::id).select(Application::as_select()).load(conn)
+    }
+
+    pub fn set_secret_hash(conn: &mut DbConnection, id: i64, hash: &str, at: i64) -> QueryResult<usize> {
+        diesel::update(applications::table.find(id))
+            .set((applications::secret_hash.eq(hash), applications::updated_at.eq(at)))
+            .execute(conn)
+    }
+}

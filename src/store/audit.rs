@@ -1,0 +1,47 @@
+//! The audit log: who did what to which object, when, and from where.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::audit_events;
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub created_at: i64,
+    pub actor_user_id: Option<i64>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Default, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEvent<'a> {
+    pub created_at: i64,
+    pub actor_user_id: Option<i64>,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: &'a str,
+    pub ip: Option<&'a str>,
+    pub detail: &'a str,
+}
+
+/// Appends an event; call it in the same transaction as the change it records.
+pub fn record(conn: &mut DbConnection, event: NewAuditEvent<'_>) -> QueryResult<usize> {
+    let event = NewAuditEvent { created_at: crate::time::now(), ..event };
+    diesel::insert_into(audit_events::table).values(&event).execute(conn)
+}
+
+pub fn recent(conn: &mut DbConnection, action: &str, limit: i64) -> QueryResult<Vec<AuditEvent>> {
+    audit_events::table
+        .filter(audit_events::action.eq(action))
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .select(AuditEvent::as_select())
+        .load(conn)
+}

@@ -1,0 +1,58 @@
+//! Signing keys for access tokens; retired keys stay published until their tokens expire.
+
+use diesel::prelude::*;
+
+use super::schema::signing_keys;
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub id: i64,
+    pub kid: String,
+    pub algorithm: String,
+    /// Base64 (standard) PKCS#8 DER of the private key.
+    pub private_key: String,
+    /// Base64url of the raw public key, as it appears in the JWKS `x`.
+    pub public_key: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub publish_until: Option<i64>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct NewSigningKey<'a> {
+    pub kid: &'a str,
+    pub algorithm: &'a str,
+    pub private_key: &'a str,
+    pub public_key: &'a str,
+    pub created_at: i64,
+}
+
+/// Keys still published at `now`, newest first; the first unretired one signs.
+pub fn published(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_keys::table
+        .filter(signing_keys::publish_until.is_null().or(signing_keys::publish_until.gt(now)))
+        .order(signing_keys::id.desc())
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewSigningKey<'_>) -> QueryResult<usize> {
+    diesel::insert_into(signing_keys::table).values(new).execute(conn)
+}
+
+/// Retires every key but `keep`, publishing them until `publish_until`.
+pub fn retire_all_but(
+    conn: &mut DbConnection,
+    keep: &str,
+    now: i64,
+    publish_until: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        signing_keys::table.filter(signing_keys::kid.ne(keep)).filter(signing_keys::retired_at.is_null()),
+    )
+    .set((signing_keys::retired_at.eq(now), signing_keys::publish_until.eq(publish_until)))
+    .execute(conn)
+}

@@ -1,0 +1,137 @@
+//! Table definitions shared by both backends (see migrations/sqlite and migrations/postgres).
+//!
+//! Written by hand: `diesel print-schema` would describe SQLite's `INTEGER` ids as
+//! `Integer`, while one schema for both backends needs them as `BigInt`.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Nullable<Text>,
+        username -> Text,
+        password_hash -> Nullable<Text>,
+        first_name -> Text,
+        last_name -> Text,
+        is_active -> Bool,
+        is_staff -> Bool,
+        date_joined -> BigInt,
+        last_login -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> BigInt,
+        client_id -> Text,
+        secret_hash -> Nullable<Text>,
+        name -> Text,
+        client_type -> Text,
+        grant_types -> Text,
+        redirect_uris -> Text,
+        skip_authorization -> Bool,
+        owner_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        family_id -> Text,
+        parent_id -> Nullable<BigInt>,
+        user_id -> BigInt,
+        application_id -> BigInt,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    access_tokens (id) {
+        id -> BigInt,
+        jti -> Text,
+        user_id -> Nullable<BigInt>,
+        application_id -> BigInt,
+        refresh_token_id -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> BigInt,
+        kid -> Text,
+        algorithm -> Text,
+        private_key -> Text,
+        public_key -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+        publish_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    auth_attempts (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    social_accounts (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        provider -> Text,
+        uid -> Text,
+        extra_data -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        created_at -> BigInt,
+        actor_user_id -> Nullable<BigInt>,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        ip -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(refresh_tokens -> applications (application_id));
+diesel::joinable!(access_tokens -> applications (application_id));
+diesel::joinable!(social_accounts -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    applications,
+    refresh_tokens,
+    access_tokens,
+    signing_keys,
+    server_secrets,
+    auth_attempts,
+    social_accounts,
+    audit_events,
+);

@@ -1,0 +1,224 @@
+//! Records of issued tokens: access tokens by `jti`, refresh tokens by hash, in families.
+
+use diesel::prelude::*;
+
+use super::schema::{access_tokens, refresh_tokens};
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRecord {
+    pub id: i64,
+    pub token_hash: String,
+    pub family_id: String,
+    pub parent_id: Option<i64>,
+    pub user_id: i64,
+    pub application_id: i64,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct NewRefresh<'a> {
+    pub token_hash: &'a str,
+    pub family_id: &'a str,
+    pub parent_id: Option<i64>,
+    pub user_id: i64,
+    pub application_id: i64,
+    pub scope: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = access_tokens)]
+pub struct AccessRecord {
+    pub id: i64,
+    pub jti: String,
+    pub user_id: Option<i64>,
+    pub application_id: i64,
+    pub refresh_token_id: Option<i64>,
+    pub family_id: Option<String>,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = access_tokens)]
+pub struct NewAccess<'a> {
+    pub jti: &'a str,
+    pub user_id: Option<i64>,
+    pub application_id: i64,
+    pub refresh_token_id: Option<i64>,
+    pub family_id: Option<&'a str>,
+    pub scope: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl RefreshRecord {
+    pub fn find_by_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<RefreshRecord>> {
+        refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(hash))
+            .select(RefreshRecord::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<RefreshRecord>> {
+        refresh_tokens::table.find(id).select(RefreshRecord::as_select()).first(conn).optional()
+    }
+
+    pub fn insert(conn: &mut DbConnection, new: &NewRefresh<'_>) -> QueryResult<i64> {
+        diesel::insert_into(refresh_tokens::table).values(new).execute(conn)?;
+        refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(new.token_hash))
+            .select(refresh_tokens::id)
+            .first(conn)
+    }
+
+    /// Marks the token used if nobody else has: the row count decides a race.
+    pub fn claim(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<bool> {
+        let claimed = diesel::update(
+            refresh_tokens::table
+                .find(id)
+                .filter(refresh_tokens::used_at.is_null())
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(now))
+        .execute(conn)?;
+        Ok(claimed == 1)
+    }
+
+    /// The child a rotation of `parent_id` produced, if any.
+    pub fn child_of(conn: &mut DbConnection, parent_id: i64) -> QueryResult<Option<RefreshRecord>> {
+        refresh_tokens::table
+            .filter(refresh_tokens::parent_id.eq(parent_id))
+            .select(RefreshRecord::as_select())
+            .first(conn)
+            .optional()
+    }
+}
+
+impl AccessRecord {
+    pub fn find_by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<AccessRecord>> {
+        access_tokens::table
+            .filter(access_tokens::jti.eq(jti))
+            .select(AccessRecord::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn insert(conn: &mut DbConnection, new: &NewAccess<'_>) -> QueryResult<usize> {
+        diesel::insert_into(access_tokens::table).values(new).execute(conn)
+    }
+
+    /// True when the token is recorded and not revoked.
+    pub fn is_live(conn: &mut DbConnection, jti: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            access_tokens::table
+                .filter(access_tokens::jti.eq(jti))
+                .filter(access_tokens::revoked_at.is_null()),
+        ))
+        .get_result(conn)
+    }
+}
+
+/// Revocations. Each sets `revoked_at` only where it is still empty, so the first
+/// revocation time is kept.
+pub mod revoke {
+    use super::*;
+
+    pub fn access_by_id(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<usize> {
+        diesel::update(access_tokens::table.find(id).filter(access_tokens::revoked_at.is_null()))
+            .set(access_tokens::revoked_at.eq(now))
+            .execute(conn)
+    }
+
+    pub fn refresh_by_id(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<usize> {
+        diesel::update(refresh_tokens::table.find(id).filter(refresh_tokens::revoked_at.is_null()))
+            .set(refresh_tokens::revoked_at.eq(now))
+            .execute(conn)
+    }
+
+    /// Every refresh token of a family and every access token issued from it.
+    pub fn family(conn: &mut DbConnection, family_id: &str, now: i64) -> QueryResult<usize> {
+        let refresh = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(family_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+        let access = diesel::update(
+            access_tokens::table
+                .filter(access_tokens::family_id.eq(family_id))
+                .filter(access_tokens::revoked_at.is_null()),
+        )
+        .set(access_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+        Ok(refresh + access)
+    }
+
+    /// A user's refresh tokens (and, with `access`, access tokens) for one application.
+    pub fn user_application(
+        conn: &mut DbConnection,
+        user_id: i64,
+        application_id: i64,
+        access: bool,
+        now: i64,
+    ) -> QueryResult<usize> {
+        let mut count = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::user_id.eq(user_id))
+                .filter(refresh_tokens::application_id.eq(application_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+        if access {
+            count += diesel::update(
+                access_tokens::table
+                    .filter(access_tokens::user_id.eq(user_id))
+                    .filter(access_tokens::application_id.eq(application_id))
+                    .filter(access_tokens::revoked_at.is_null()),
+            )
+            .set(access_tokens::revoked_at.eq(now))
+            .execute(conn)?;
+        }
+        Ok(count)
+    }
+
+    /// Every family of a user except `keep` (the session that asked), with its access tokens.
+    pub fn user_families_except(
+        conn: &mut DbConnection,
+        user_id: i64,
+        keep: Option<&str>,
+        now: i64,
+    ) -> QueryResult<usize> {
+        let keep = keep.unwrap_or("");
+        let refresh = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::user_id.eq(user_id))
+                .filter(refresh_tokens::family_id.ne(keep))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+        let access = diesel::update(
+            access_tokens::table
+                .filter(access_tokens::user_id.eq(user_id))
+                .filter(access_tokens::family_id.is_null().or(access_tokens::family_id.ne(keep)))
+                .filter(access_tokens::revoked_at.is_null()),
+        )
+        .set(access_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+        Ok(refresh + access)
+    }
+}

@@ -1,0 +1,127 @@
+//! Users: accounts that sign in with a password or through a social provider.
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::Page;
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub email: Option<String>,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub date_joined: i64,
+    pub last_login: Option<i64>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub email: Option<&'a str>,
+    pub username: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub date_joined: i64,
+}
+
+impl User {
+    pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).first(conn).optional()
+    }
+
+    pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
+        users::table.filter(users::email.eq(email)).select(User::as_select()).first(conn).optional()
+    }
+
+    /// Password sign-in accepts the email (case-insensitive) or the exact username.
+    pub fn find_by_login(conn: &mut DbConnection, login: &str) -> QueryResult<Option<User>> {
+        let login = login.trim();
+        let email = login.to_lowercase();
+        let mut found: Vec<User> = users::table
+            .filter(users::email.eq(&email).or(users::username.eq(login)))
+            .select(User::as_select())
+            .limit(2)
+            .load(conn)?;
+        // An email match wins over a username that happens to look like someone's email.
+        found.sort_by_key(|u| u.email.as_deref() != Some(email.as_str()));
+        Ok(found.into_iter().next())
+    }
+
+    pub fn username_taken(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(users::table.filter(users::username.eq(username))))
+            .get_result(conn)
+    }
+
+    /// Inserts and returns the new row (looked up by its unique username, which works
+    /// on both backends without RETURNING).
+    pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> QueryResult<User> {
+        diesel::insert_into(users::table).values(new).execute(conn)?;
+        users::table.filter(users::username.eq(new.username)).select(User::as_select()).first(conn)
+    }
+
+    /// A username not yet taken, derived from `base` (an email's local part or a name).
+    pub fn unique_username(conn: &mut DbConnection, base: &str) -> QueryResult<String> {
+        let cleaned: String = base
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+            .take(30)
+            .collect::<String>()
+            .to_lowercase();
+        let base = if cleaned.is_empty() { "user".to_owned() } else { cleaned };
+        if !Self::username_taken(conn, &base)? {
+            return Ok(base);
+        }
+        for _ in 0..20 {
+            let candidate = format!("{base}{}", rand::random::<u32>() % 100_000);
+            if !Self::username_taken(conn, &candidate)? {
+                return Ok(candidate);
+            }
+        }
+        Ok(format!("{base}{}", crate::tokens::random::token(8)))
+    }
+
+    pub fn set_password_hash(conn: &mut DbConnection, id: i64, hash: &str) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn)
+    }
+
+    pub fn set_names(conn: &mut DbConnection, id: i64, first: &str, last: &str) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((users::first_name.eq(first), users::last_name.eq(last)))
+            .execute(conn)
+    }
+
+    pub fn touch_last_login(conn: &mut DbConnection, id: i64, at: i64) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::last_login.eq(at)).execute(conn)
+    }
+
+    /// A page of users whose email or username contains `q`, ordered by id.
+    pub fn search(conn: &mut DbConnection, q: Option<&str>, page: Page) -> QueryResult<(Vec<User>, i64)> {
+        let filter = |q: &Option<String>| {
+            let mut query = users::table.into_boxed();
+            if let Some(q) = q {
+                let pattern = format!("%{}%", q.replace(['%', '_'], ""));
+                query = query.filter(users::email.like(pattern.clone()).or(users::username.like(pattern)));
+            }
+            query
+        };
+        let q = q.map(str::to_lowercase).filter(|q| !q.is_empty());
+        let total = filter(&q).count().get_result(conn)?;
+        let items = filter(&q)
+            .order(users::id)
+            .limit(page.per_page)
+            .offset(page.offset())
+            .select(User::as_select())
+            .load(conn)?;
+        Ok((items, total))
+    }
+}

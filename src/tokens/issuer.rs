@@ -1,0 +1,148 @@
+//! The one place tokens are issued. Every grant ends here, inside its transaction.
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+use super::keys::{AccessClaims, KeyStore};
+use super::random;
+use crate::db::DbConnection;
+use crate::domain::{GrantType, Scope};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::store::applications::Application;
+use crate::store::tokens::{AccessRecord, NewAccess, NewRefresh, RefreshRecord};
+
+/// Which refresh token, if any, comes with the access token.
+pub enum Family<'a> {
+    /// No refresh token (`client_credentials`).
+    None,
+    /// A new sign-in starts a new family.
+    New,
+    /// A rotation continues the family of `parent`.
+    Rotate(&'a RefreshRecord),
+}
+
+/// What is being granted, to whom.
+pub struct Grant<'a> {
+    pub grant_type: GrantType,
+    pub application: &'a Application,
+    /// `None` for `client_credentials`, where the client acts for itself.
+    pub user_id: Option<i64>,
+    pub scope: &'a Scope,
+    pub family: Family<'a>,
+}
+
+/// RFC 6749 §5.1 token response.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl TokenResponse {
+    /// 200 with `Cache-Control: no-store`, as RFC 6749 §5.1 requires.
+    pub fn into_response(self) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(self)
+    }
+}
+
+pub struct TokenIssuer {
+    keys: Arc<KeyStore>,
+    issuer: String,
+    access_ttl: i64,
+    refresh_ttl: i64,
+    metrics: Arc<Metrics>,
+}
+
+impl TokenIssuer {
+    pub fn new(
+        keys: Arc<KeyStore>,
+        issuer: &str,
+        access_ttl: i64,
+        refresh_ttl: i64,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { keys, issuer: issuer.to_owned(), access_ttl, refresh_ttl, metrics }
+    }
+
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// Records and signs the tokens of `grant`. Runs inside the caller's transaction, so
+    /// a failure leaves no half-issued pair behind.
+    pub fn issue(&self, conn: &mut DbConnection, grant: Grant<'_>) -> Result<TokenResponse, ApiError> {
+        let now = crate::time::now();
+        let scope = grant.scope.to_string();
+        let app = grant.application;
+        let (refresh_token, refresh_id, family_id) = match grant.family {
+            Family::None => (None, None, None),
+            Family::New | Family::Rotate(_) => {
+                let user_id =
+                    grant.user_id.ok_or_else(|| ApiError::internal("refresh token without a user"))?;
+                let (family_id, parent_id) = match grant.family {
+                    Family::Rotate(parent) => (parent.family_id.clone(), Some(parent.id)),
+                    _ => (random::token(16), None),
+                };
+                let token = random::refresh_token();
+                let id = RefreshRecord::insert(
+                    conn,
+                    &NewRefresh {
+                        token_hash: &random::sha256_hex(&token),
+                        family_id: &family_id,
+                        parent_id,
+                        user_id,
+                        application_id: app.id,
+                        scope: &scope,
+                        created_at: now,
+                        expires_at: now + self.refresh_ttl,
+                    },
+                )?;
+                (Some(token), Some(id), Some(family_id))
+            }
+        };
+        let jti = random::token(16);
+        AccessRecord::insert(
+            conn,
+            &NewAccess {
+                jti: &jti,
+                user_id: grant.user_id,
+                application_id: app.id,
+                refresh_token_id: refresh_id,
+                family_id: family_id.as_deref(),
+                scope: &scope,
+                created_at: now,
+                expires_at: now + self.access_ttl,
+            },
+        )?;
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: grant.user_id.map(|id| id.to_string()).unwrap_or_else(|| app.client_id.clone()),
+            aud: self.issuer.clone(),
+            client_id: app.client_id.clone(),
+            scope: scope.clone(),
+            iat: now,
+            exp: now + self.access_ttl,
+            jti,
+        };
+        let access_token = self.keys.sign(&claims)?;
+        self.metrics.token_issued(grant.grant_type);
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.access_ttl,
+            scope,
+            refresh_token,
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! Issuing, rotating, revoking and verifying tokens: JWT access tokens signed with the
+//! server's keys, and refresh tokens in families.
+
+pub mod issuer;
+pub mod keys;
+pub mod random;
+pub mod refresh;
+pub mod revocation;
+
+pub use issuer::{Family, Grant, TokenIssuer, TokenResponse};
+pub use keys::{AccessClaims, KeyStore};

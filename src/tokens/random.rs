@@ -1,0 +1,66 @@
+//! High-entropy values (tokens, secrets, ids) and their fast hashes.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Prefixes make a leaked token recognisable to secret scanners.
+pub const REFRESH_PREFIX: &str = "pc_rt_";
+pub const SECRET_PREFIX: &str = "pc_cs_";
+
+/// `bytes` random bytes from the OS generator, base64url without padding.
+pub fn token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A 256-bit refresh token.
+pub fn refresh_token() -> String {
+    format!("{REFRESH_PREFIX}{}", token(32))
+}
+
+/// A 256-bit client secret.
+pub fn client_secret() -> String {
+    format!("{SECRET_PREFIX}{}", token(32))
+}
+
+/// A client id: 128 bits is plenty for an identifier that is not a secret.
+pub fn client_id() -> String {
+    token(16)
+}
+
+/// SHA-256 hex. The inputs are 256-bit random values, so a slow or salted hash would
+/// add cost without adding safety.
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// Compares a presented secret with a stored hash without leaking where they differ.
+pub fn matches_hash(presented: &str, stored_hash: &str) -> bool {
+    sha256_hex(presented).as_bytes().ct_eq(stored_hash.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_are_prefixed_url_safe_and_256_bit() {
+        let t = refresh_token();
+        let body = t.strip_prefix(REFRESH_PREFIX).unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(body).unwrap().len(), 32);
+        assert!(!t.contains(['+', '/', '=']));
+        assert_ne!(t, refresh_token());
+    }
+
+    #[test]
+    fn hash_matching_is_exact() {
+        let secret = client_secret();
+        let stored = sha256_hex(&secret);
+        assert!(matches_hash(&secret, &stored));
+        assert!(!matches_hash(&format!("{secret}x"), &stored));
+    }
+}

@@ -1,0 +1,117 @@
+//! Refresh-token rotation with reuse detection.
+//!
+//! The token is read first, outside any transaction, to tell a replay (the token was
+//! already used when we looked) from a race (it was unused when we looked, but another
+//! request claimed it first). A replay burns the family; a lost race is refused without
+//! burning it, so the winner's new pair survives. The claim itself is a conditional
+//! UPDATE whose row count decides the winner, on one node or on many.
+
+use super::issuer::{Family, Grant, TokenIssuer, TokenResponse};
+use super::random;
+use crate::db::DbConnection;
+use crate::domain::{GrantType, Scope};
+use crate::error::ApiError;
+use crate::store::applications::Application;
+use crate::store::tokens::{revoke, RefreshRecord};
+use crate::store::users::User;
+use diesel::Connection;
+
+/// What rotation decided, for the caller to log or audit.
+pub enum Rotation {
+    Rotated(TokenResponse),
+    /// A rotated token came back: the family is now revoked.
+    ReuseDetected {
+        user_id: i64,
+        family_id: String,
+    },
+}
+
+pub struct RotateRequest<'a> {
+    pub application: &'a Application,
+    pub presented: &'a str,
+    pub scope: Option<&'a str>,
+    /// `PORTCULLIS_REFRESH_REUSE_GRACE` in seconds.
+    pub grace: i64,
+}
+
+pub fn rotate(
+    conn: &mut DbConnection,
+    issuer: &TokenIssuer,
+    request: RotateRequest<'_>,
+) -> Result<Rotation, ApiError> {
+    let now = crate::time::now();
+    let refused = || ApiError::invalid_grant("The refresh token is invalid, expired or revoked.");
+    let record =
+        RefreshRecord::find_by_hash(conn, &random::sha256_hex(request.presented))?.ok_or_else(refused)?;
+    if record.application_id != request.application.id {
+        return Err(ApiError::invalid_grant("The refresh token was issued to another client."));
+    }
+    if record.revoked_at.is_some() || record.expires_at <= now {
+        return Err(refused());
+    }
+    if let Some(used_at) = record.used_at {
+        if within_grace(conn, &record, used_at, now, request.grace)? {
+            return Err(ApiError::invalid_grant(
+                "The refresh token was just rotated; use the newest refresh token.",
+            ));
+        }
+        conn.transaction(|conn| revoke::family(conn, &record.family_id, now))?;
+        return Ok(Rotation::ReuseDetected { user_id: record.user_id, family_id: record.family_id });
+    }
+
+    let granted = Scope::from_stored(&record.scope);
+    let scope = match request.scope.map(str::trim).filter(|s| !s.is_empty()) {
+        None => granted,
+        Some(raw) => {
+            let asked = Scope::parse(raw).map_err(ApiError::InvalidScope)?;
+            if !asked.is_subset(&granted) {
+                return Err(ApiError::InvalidScope("A refresh may only narrow the scope.".into()));
+            }
+            asked
+        }
+    };
+
+    let user = User::find(conn, record.user_id)?.ok_or_else(refused)?;
+    if !user.is_active {
+        return Err(ApiError::invalid_grant("The user account is disabled."));
+    }
+
+    // The UPDATE comes first so SQLite takes the write lock at once (waiting on its busy
+    // timeout) instead of failing to upgrade a read snapshot.
+    let issued = conn.transaction(|conn| {
+        if !RefreshRecord::claim(conn, record.id, now)? {
+            return Ok(None);
+        }
+        issuer
+            .issue(
+                conn,
+                Grant {
+                    grant_type: GrantType::RefreshToken,
+                    application: request.application,
+                    user_id: Some(user.id),
+                    scope: &scope,
+                    family: Family::Rotate(&record),
+                },
+            )
+            .map(Some)
+    })?;
+    issued
+        .map(Rotation::Rotated)
+        .ok_or_else(|| ApiError::invalid_grant("The refresh token was used by a concurrent request."))
+}
+
+/// Two tabs refreshing at once: within the grace period, replaying the token whose
+/// child is still unused is refused without burning the family.
+fn within_grace(
+    conn: &mut DbConnection,
+    record: &RefreshRecord,
+    used_at: i64,
+    now: i64,
+    grace: i64,
+) -> Result<bool, ApiError> {
+    if grace <= 0 || now - used_at > grace {
+        return Ok(false);
+    }
+    Ok(RefreshRecord::child_of(conn, record.id)?
+        .is_some_and(|child| child.used_at.is_none() && child.revoked_at.is_none()))
+}
