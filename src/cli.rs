@@ -88,8 +88,8 @@ pub enum KeysCommand {
 
 /// Runs a command that needs only a database connection. Returns the text to print.
 pub fn run_offline(command: Command, settings: &Settings) -> Result<(), String> {
-    let pool = db::pool(&settings.database_url, 1);
-    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let mut conn =
+        db::connect(&settings.database_url).map_err(|e| format!("cannot connect to the database: {e}"))?;
     db::migrate(&mut conn)?;
     match command {
         Command::Serve => Err("serve is not an offline command".into()),

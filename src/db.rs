@@ -66,6 +66,11 @@ impl ManageConnection for Manager {
     }
 }
 
+/// One connection outside any pool (for the command line and tests).
+pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, r2d2::Error> {
+    Manager { url: url.clone() }.connect()
+}
+
 /// Builds the pool without connecting, so a server can start before the database is
 /// reachable and recover by itself when it comes back.
 pub fn pool(url: &DatabaseUrl, size: u32) -> DbPool {

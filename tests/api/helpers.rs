@@ -1,0 +1,256 @@
+//! Test harness: a real server on 127.0.0.1 over a fresh SQLite file or a fresh
+//! PostgreSQL database, and typed helpers to talk to it.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::Once;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use portcullis::config::RawSettings;
+use portcullis::db::{self, DbConnection};
+use portcullis::domain::{ClientType, GrantType};
+use portcullis::manage::{self, ApplicationSpec};
+use portcullis::startup::Application;
+use serde_json::Value;
+
+/// Where the PostgreSQL tests create their databases (trust auth on this machine).
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named scenario once on SQLite and once on PostgreSQL:
+/// `module::scenario::sqlite` and `module::scenario::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn scenario($backend: $crate::helpers::Backend) $body
+
+                #[actix_web::test]
+                async fn sqlite() {
+                    scenario($crate::helpers::Backend::Sqlite).await
+                }
+
+                #[actix_web::test]
+                async fn postgres() {
+                    scenario($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// The database a test owns; dropped with the test.
+enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name } = self {
+            if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A registered application as a test client sees it.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestClient {
+    /// `client_id` and `client_secret` as body parameters.
+    pub fn body(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![("client_id", self.id.clone())];
+        if let Some(secret) = &self.secret {
+            params.push(("client_secret", secret.clone()));
+        }
+        params
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    pub database_url: String,
+    pub http: reqwest::Client,
+    _db: TestDb,
+}
+
+fn init_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            portcullis::telemetry::init("debug");
+        }
+    });
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Spawns a server whose settings `configure` may change (by environment-variable name).
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut RawSettings)) -> TestApp {
+    init_tracing();
+    let (database_url, test_db) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
+            (url, TestDb::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let name =
+                format!("t_{}", portcullis::tokens::random::token(9).to_lowercase().replace(['-', '_'], "x"));
+            let mut admin =
+                PgConnection::establish(&postgres_admin_url()).expect("PostgreSQL on 127.0.0.1:5432");
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+            let base = postgres_admin_url();
+            let url = format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base));
+            (url, TestDb::Postgres { name })
+        }
+    };
+    let mut raw = RawSettings::default();
+    raw.set("DATABASE_URL", &database_url)
+        .set("PORTCULLIS_BIND", "127.0.0.1:0")
+        .set("PORTCULLIS_WORKERS", "1")
+        .set("PORTCULLIS_DB_POOL_SIZE", "8");
+    configure(&mut raw);
+    let settings = raw.parse().expect("test settings");
+    let app = Application::build(settings).await.expect("server starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    TestApp { address, backend, database_url, http, _db: test_db }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A direct connection, for setting up and checking rows.
+    pub fn db(&self) -> DbConnection {
+        let url = portcullis::config::DatabaseUrl::parse(&self.database_url).expect("url");
+        db::connect(&url).expect("database connection")
+    }
+
+    pub fn create_client(&self, client_type: ClientType, grants: &[GrantType]) -> TestClient {
+        let spec = ApplicationSpec {
+            name: "Test app".into(),
+            client_type,
+            grant_types: grants.to_vec(),
+            redirect_uris: vec!["http://localhost:3000/callback".into()],
+            skip_authorization: false,
+            owner_id: None,
+        };
+        let created = manage::create_application(&mut self.db(), &spec).expect("application created");
+        TestClient { id: created.client_id, secret: created.client_secret }
+    }
+
+    /// A confidential client allowed password, refresh_token and client_credentials.
+    pub fn confidential_client(&self) -> TestClient {
+        self.create_client(
+            ClientType::Confidential,
+            &[GrantType::Password, GrantType::RefreshToken, GrantType::ClientCredentials],
+        )
+    }
+
+    /// Registers a user through the API and returns its id.
+    pub async fn create_user(&self, email: &str, password: &str) -> i64 {
+        let response = self
+            .http
+            .post(self.url("/auth/register"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(response.status(), 201, "registration of {email} failed");
+        let body: Value = response.json().await.expect("json");
+        body["id"].as_i64().expect("user id")
+    }
+
+    /// A staff user created with the CLI's code path.
+    pub fn create_staff(&self, email: &str, password: &str) -> i64 {
+        manage::create_superuser(&mut self.db(), email, password, None).expect("superuser").id
+    }
+
+    pub async fn post_form(&self, path: &str, params: &[(&str, String)]) -> reqwest::Response {
+        self.http.post(self.url(path)).form(params).send().await.expect("request sent")
+    }
+
+    pub async fn post_token(&self, params: &[(&str, String)]) -> reqwest::Response {
+        self.post_form("/auth/token", params).await
+    }
+
+    /// Password grant with body credentials; panics unless it succeeds.
+    pub async fn password_grant(&self, client: &TestClient, username: &str, password: &str) -> Value {
+        let mut params = client.body();
+        params.extend([
+            ("grant_type", "password".to_owned()),
+            ("username", username.to_owned()),
+            ("password", password.to_owned()),
+        ]);
+        let response = self.post_token(&params).await;
+        assert_eq!(response.status(), 200, "password grant failed");
+        response.json().await.expect("json")
+    }
+
+    pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {
+        let mut params = client.body();
+        params.extend([
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token.to_owned()),
+        ]);
+        self.post_token(&params).await
+    }
+
+    pub async fn get_user(&self, access_token: &str) -> reqwest::Response {
+        self.http.get(self.url("/auth/user")).bearer_auth(access_token).send().await.expect("request sent")
+    }
+
+    /// Runs the CLI against this test's database.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env_remove("PORTCULLIS_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("portcullis binary runs");
+        let mut pipe = child.stdin.take().expect("stdin");
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).expect("stdin written");
+        }
+        drop(pipe);
+        child.wait_with_output().expect("cli finished")
+    }
+}
+
+/// Asserts an OAuth error body and status; returns the body for further checks.
+pub async fn assert_oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert_eq!(body["error"], error, "unexpected error in {body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "no description in {body}");
+    body
+}
