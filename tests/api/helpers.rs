@@ -254,3 +254,41 @@ pub async fn assert_oauth_error(response: reqwest::Response, status: u16, error:
     assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "no description in {body}");
     body
 }
+
+/// Shorthands for common token calls.
+impl TestApp {
+    /// Password grant for a fresh user on `client`; returns the token response.
+    pub async fn sign_in(&self, client: &TestClient, email: &str) -> Value {
+        self.password_grant(client, email, PASSWORD).await
+    }
+
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
+        let mut params = client.body();
+        params.push(("token", token.to_owned()));
+        let response = self.post_form("/auth/introspect", &params).await;
+        assert_eq!(response.status(), 200, "introspection failed");
+        response.json().await.expect("json")
+    }
+
+    pub async fn user_status(&self, access_token: &str) -> u16 {
+        self.get_user(access_token).await.status().as_u16()
+    }
+}
+
+/// A password every test user may share: it passes the sign-up rules.
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_else(|| panic!("no '{key}' in {value}")).to_owned()
+}
+
+impl TestApp {
+    pub fn set_active(&self, user_id: i64, active: bool) {
+        use diesel::prelude::*;
+        use portcullis::store::schema::users;
+        diesel::update(users::table.find(user_id))
+            .set(users::is_active.eq(active))
+            .execute(&mut self.db())
+            .expect("user updated");
+    }
+}

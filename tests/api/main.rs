@@ -2,4 +2,10 @@
 
 mod helpers;
 
+mod accounts;
+
+mod lifecycle;
+
+mod grants;
 mod password_grant;
+mod refresh_tokens;

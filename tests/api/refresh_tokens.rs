@@ -1,0 +1,130 @@
+//! Refresh-token rotation, reuse detection and races.
+
+use portcullis::domain::{ClientType, GrantType};
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, text, PASSWORD};
+
+both_backends! {
+    async fn refresh_rotates_the_pair_and_kills_the_old_token(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let first = app.sign_in(&client, "ada@example.com").await;
+        let response = app.refresh(&client, &text(&first, "refresh_token")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let second: Value = response.json().await.unwrap();
+        assert_ne!(second["refresh_token"], first["refresh_token"]);
+        assert_ne!(second["access_token"], first["access_token"]);
+        assert_eq!(second["scope"], "read write");
+        assert_eq!(app.user_status(&text(&second, "access_token")).await, 200);
+        let third = app.refresh(&client, &text(&second, "refresh_token")).await;
+        assert_eq!(third.status(), 200);
+    }
+
+    async fn replayed_refresh_token_revokes_its_family(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let first = app.sign_in(&client, "ada@example.com").await;
+        let second: Value = app.refresh(&client, &text(&first, "refresh_token")).await.json().await.unwrap();
+        // A second, unrelated sign-in of the same user must survive the burn.
+        let other = app.sign_in(&client, "ada@example.com").await;
+
+        let replay = app.refresh(&client, &text(&first, "refresh_token")).await;
+        let body = assert_oauth_error(replay, 400, "invalid_grant").await;
+        assert!(text(&body, "error_description").contains("revoked"));
+
+        assert_oauth_error(app.refresh(&client, &text(&second, "refresh_token")).await, 400, "invalid_grant").await;
+        assert_eq!(app.user_status(&text(&second, "access_token")).await, 401);
+        assert_eq!(app.user_status(&text(&first, "access_token")).await, 401);
+        assert_eq!(app.user_status(&text(&other, "access_token")).await, 200);
+        assert_eq!(app.refresh(&client, &text(&other, "refresh_token")).await.status(), 200);
+    }
+
+    async fn sixteen_concurrent_refreshes_of_one_token_have_exactly_one_winner(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let first = app.sign_in(&client, "ada@example.com").await;
+        let token = text(&first, "refresh_token");
+        let attempts = (0..16).map(|_| app.refresh(&client, &token));
+        let responses = futures::future::join_all(attempts).await;
+        let mut ok = 0;
+        for response in responses {
+            match response.status().as_u16() {
+                200 => ok += 1,
+                400 => {
+                    let body: Value = response.json().await.unwrap();
+                    assert_eq!(body["error"], "invalid_grant");
+                }
+                other => panic!("unexpected status {other}"),
+            }
+        }
+        assert_eq!(ok, 1);
+    }
+
+    async fn refresh_token_of_another_client_is_refused(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        let other = app.create_client(ClientType::Public, &[GrantType::RefreshToken]);
+        app.create_user("ada@example.com", PASSWORD).await;
+        let tokens = app.sign_in(&client, "ada@example.com").await;
+        assert_oauth_error(app.refresh(&other, &text(&tokens, "refresh_token")).await, 400, "invalid_grant").await;
+        // The rightful client can still use it.
+        assert_eq!(app.refresh(&client, &text(&tokens, "refresh_token")).await.status(), 200);
+    }
+
+    async fn refresh_may_narrow_the_scope_but_never_widen_it(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let tokens = app.sign_in(&client, "ada@example.com").await;
+        let mut params = client.body();
+        params.extend([
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", text(&tokens, "refresh_token")),
+            ("scope", "read admin".to_owned()),
+        ]);
+        assert_oauth_error(app.post_token(&params).await, 400, "invalid_scope").await;
+
+        let mut params = client.body();
+        params.extend([
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", text(&tokens, "refresh_token")),
+            ("scope", "read".to_owned()),
+        ]);
+        let narrowed: Value = app.post_token(&params).await.json().await.unwrap();
+        assert_eq!(narrowed["scope"], "read");
+
+        let mut params = client.body();
+        params.extend([
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", text(&narrowed, "refresh_token")),
+            ("scope", "write".to_owned()),
+        ]);
+        assert_oauth_error(app.post_token(&params).await, 400, "invalid_scope").await;
+    }
+
+    async fn grace_period_refuses_the_previous_token_without_burning(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_REFRESH_REUSE_GRACE", "30");
+        })
+        .await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let first = app.sign_in(&client, "ada@example.com").await;
+        let second: Value = app.refresh(&client, &text(&first, "refresh_token")).await.json().await.unwrap();
+        assert_oauth_error(app.refresh(&client, &text(&first, "refresh_token")).await, 400, "invalid_grant").await;
+        assert_eq!(app.user_status(&text(&second, "access_token")).await, 200);
+        assert_eq!(app.refresh(&client, &text(&second, "refresh_token")).await.status(), 200);
+    }
+
+    async fn garbage_refresh_token_is_invalid_grant(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        assert_oauth_error(app.refresh(&client, "pc_rt_not-a-token").await, 400, "invalid_grant").await;
+    }
+}
