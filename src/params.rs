@@ -34,6 +34,15 @@ impl Params {
     }
 
     fn parse(content_type: &str, body: &[u8]) -> Result<Self, ApiError> {
+        let params = Self::parse_any(content_type, body)?;
+        // PostgreSQL cannot store NUL in text, and no legitimate parameter contains one.
+        if params.0.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(ApiError::invalid_request("Parameters may not contain NUL characters."));
+        }
+        Ok(params)
+    }
+
+    fn parse_any(content_type: &str, body: &[u8]) -> Result<Self, ApiError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }

@@ -101,13 +101,20 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiE
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let text = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    if text.contains('\0') {
+        return Err(malformed());
+    }
     let decode = |s: &str| {
         url::form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     };
-    Ok(Some((decode(id), decode(secret))))
+    let (id, secret) = (decode(id), decode(secret));
+    if id.contains('\0') || secret.contains('\0') {
+        return Err(malformed());
+    }
+    Ok(Some((id, secret)))
 }
 
 #[cfg(test)]

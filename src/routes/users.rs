@@ -249,8 +249,8 @@ pub async fn update_me(
 }
 
 pub async fn change_password(
-    bearer: UserBearer,
     params: Params,
+    bearer: UserBearer,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let old = params.get("old_password").unwrap_or_default().to_owned();
@@ -307,6 +307,9 @@ pub async fn list(
         return Err(ApiError::Forbidden("Only staff users may list users.".into()));
     }
     let ListQuery { q, page, per_page } = query.into_inner();
+    if q.as_deref().is_some_and(|q| q.contains('\0')) {
+        return Err(ApiError::invalid_request("The query may not contain NUL characters."));
+    }
     let (users, total) =
         db::run(&state.pool, move |conn| Ok(User::search(conn, q.as_deref(), Page::new(page, per_page))?))
             .await?;

@@ -86,7 +86,6 @@ impl TestClient {
 
 pub struct TestApp {
     pub address: String,
-    pub backend: Backend,
     pub database_url: String,
     pub http: reqwest::Client,
     _db: TestDb,
@@ -137,7 +136,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut RawSet
     actix_web::rt::spawn(app.run_until_stopped());
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    TestApp { address, backend, database_url, http, _db: test_db }
+    TestApp { address, database_url, http, _db: test_db }
 }
 
 impl TestApp {

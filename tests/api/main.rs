@@ -3,8 +3,12 @@
 mod helpers;
 
 mod accounts;
+mod bad_input;
+mod brute_force;
+mod command_line;
 
 mod lifecycle;
+mod operations;
 
 mod grants;
 mod password_grant;

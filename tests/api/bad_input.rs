@@ -1,0 +1,90 @@
+//! Junk never produces a 500: every POST endpoint answers a JSON OAuth error.
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, TestApp};
+
+const POST_ENDPOINTS: [&str; 9] = [
+    "/auth/token",
+    "/auth/register",
+    "/auth/revoke-token",
+    "/auth/introspect",
+    "/auth/invalidate-sessions",
+    "/auth/invalidate-refresh-tokens",
+    "/auth/password",
+    "/auth/token/",
+    "/auth/register/",
+];
+
+/// Sends `body` with `content_type` and checks for a 4xx JSON error.
+async fn assert_client_error(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    bearer: Option<&str>,
+) -> u16 {
+    let mut request = app.http.post(app.url(path)).header("content-type", content_type).body(body);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert!((400..500).contains(&status), "{path} {content_type}: status {status}: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"));
+    assert!(body["error"].is_string(), "{path}: {body}");
+    status
+}
+
+both_backends! {
+    async fn junk_bodies_get_json_client_errors_on_every_post_endpoint(backend) {
+        let app = spawn_app(backend).await;
+        let json = "application/json";
+        let form = "application/x-www-form-urlencoded";
+        let long = "x".repeat(60_000);
+        let junk: Vec<(&str, Vec<u8>)> = vec![
+            (json, b"{not json".to_vec()),
+            (json, b"[1, 2, 3]".to_vec()),
+            (json, b"\"just a string\"".to_vec()),
+            (json, br#"{"grant_type": 7, "username": [1], "password": {"a": null}, "client_id": null}"#.to_vec()),
+            (json, format!(r#"{{"grant_type": "password", "username": "{long}"}}"#).into_bytes()),
+            (json, "{\"grant_type\": \"p\u{0}ssword\", \"email\": \"\u{1F600}@\u{1F600}\"}".as_bytes().to_vec()),
+            (form, vec![0xff, 0xfe, 0x00, 0x80, 0x25, 0x25]),
+            (form, b"grant_type=password&username=%ZZ&&==&client_id=%00".to_vec()),
+            (form, Vec::new()),
+            ("multipart/form-data; boundary=xyz", b"--xyz\r\n\r\n--xyz--".to_vec()),
+            ("application/xml", b"<token/>".to_vec()),
+        ];
+        for path in POST_ENDPOINTS {
+            for (content_type, body) in &junk {
+                assert_client_error(&app, path, content_type, body.clone(), None).await;
+                assert_client_error(&app, path, content_type, body.clone(), Some("garbage.token.here")).await;
+            }
+        }
+    }
+
+    async fn bodies_over_64_kib_are_413(backend) {
+        let app = spawn_app(backend).await;
+        let huge = format!("grant_type=password&username={}", "a".repeat(70 * 1024)).into_bytes();
+        for path in POST_ENDPOINTS {
+            let status = assert_client_error(&app, path, "application/x-www-form-urlencoded", huge.clone(), None).await;
+            assert_eq!(status, 413, "{path}");
+        }
+    }
+
+    async fn unknown_paths_and_wrong_methods_answer_json(backend) {
+        let app = spawn_app(backend).await;
+        let response = app.http.get(app.url("/no/such/thing")).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "not_found");
+        for path in ["/auth/token", "/auth/user"] {
+            let response = app.http.delete(app.url(path)).send().await.unwrap();
+            assert!(response.status().is_client_error(), "{path}");
+            assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+        }
+        let response = app.http.get(app.url("/auth/users?page=abc")).send().await.unwrap();
+        assert!(response.status().is_client_error());
+    }
+}

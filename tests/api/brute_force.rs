@@ -1,0 +1,83 @@
+//! Failed sign-ins are counted per account and per address; past the limit, 429.
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestClient, PASSWORD};
+
+async fn attempt(app: &TestApp, client: &TestClient, username: &str, password: &str) -> reqwest::Response {
+    let mut params = client.body();
+    params.extend([
+        ("grant_type", "password".to_owned()),
+        ("username", username.to_owned()),
+        ("password", password.to_owned()),
+    ]);
+    app.post_token(&params).await
+}
+
+async fn assert_throttled(response: reqwest::Response) {
+    assert_eq!(response.status(), 429);
+    let retry: i64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 900, "Retry-After {retry}");
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].is_string());
+}
+
+both_backends! {
+    async fn ten_wrong_passwords_lock_the_account_even_for_the_right_one(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        app.create_user("grace@example.com", PASSWORD).await;
+        for _ in 0..10 {
+            assert_eq!(attempt(&app, &client, "ada@example.com", "wrong password").await.status(), 400);
+        }
+        assert_throttled(attempt(&app, &client, "ADA@example.com", PASSWORD).await).await;
+        // Another account from the same address is not locked.
+        assert_eq!(attempt(&app, &client, "grace@example.com", PASSWORD).await.status(), 200);
+    }
+
+    async fn a_successful_sign_in_resets_the_account_count(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        for _ in 0..9 {
+            assert_eq!(attempt(&app, &client, "ada@example.com", "wrong password").await.status(), 400);
+        }
+        assert_eq!(attempt(&app, &client, "ada@example.com", PASSWORD).await.status(), 200);
+        for _ in 0..9 {
+            assert_eq!(attempt(&app, &client, "ada@example.com", "wrong password").await.status(), 400);
+        }
+        assert_eq!(attempt(&app, &client, "ada@example.com", PASSWORD).await.status(), 200);
+    }
+
+    async fn the_address_limit_spans_accounts(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_THROTTLE_ADDRESS_FAILURES", "3");
+        })
+        .await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        for user in ["x@example.com", "y@example.com", "z@example.com"] {
+            assert_eq!(attempt(&app, &client, user, "wrong password").await.status(), 400);
+        }
+        assert_throttled(attempt(&app, &client, "ada@example.com", PASSWORD).await).await;
+    }
+
+    async fn registrations_are_throttled_per_address(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_THROTTLE_REGISTRATIONS", "2");
+        })
+        .await;
+        app.create_user("a@example.com", PASSWORD).await;
+        app.create_user("b@example.com", PASSWORD).await;
+        let response = app
+            .http
+            .post(app.url("/auth/register"))
+            .json(&serde_json::json!({ "email": "c@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_throttled(response).await;
+    }
+}
