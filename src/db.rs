@@ -109,6 +109,23 @@ where
     .await?
 }
 
+/// A transaction whose first statement takes SQLite's write lock. SQLite's default
+/// deferred transaction that reads first and writes later fails with "database is
+/// locked" (without waiting) when another writer got in between; taking the lock up
+/// front makes it wait on the busy timeout instead. A no-op on PostgreSQL.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|conn| {
+        if matches!(conn, DbConnection::Sqlite(_)) {
+            conn.batch_execute("UPDATE server_secrets SET name = name WHERE 0")?;
+        }
+        work(conn)
+    })
+}
+
 /// True when the error is a unique-constraint violation (a lost race on insert).
 pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     matches!(

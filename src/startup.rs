@@ -15,9 +15,13 @@ use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::providers::Providers;
 use crate::routes;
 use crate::state::AppState;
+use crate::store::secrets;
+use crate::tokens::random;
 use crate::tokens::{KeyStore, TokenIssuer};
+use secrecy::SecretString;
 
 /// How often each replica re-reads the key table, so a `keys rotate` run elsewhere
 /// starts signing here too.
@@ -36,14 +40,25 @@ pub struct Application {
     server: Server,
 }
 
-/// Connects, applies migrations and loads (or creates) the signing keys.
-pub async fn prepare(pool: &DbPool, issuer: &str) -> Result<KeyStore, StartupError> {
+/// Connects, applies migrations, loads (or creates) the signing keys, and settles the
+/// server secret: `PORTCULLIS_SECRET_KEY`, or one generated on first start and shared
+/// by every replica through the database.
+pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, SecretString), StartupError> {
     let pool = pool.clone();
-    let issuer = issuer.to_owned();
+    let issuer = settings.issuer.clone();
+    let configured = settings.secret_key.clone();
     web::block(move || {
+        let failed = |e: ApiError| StartupError::Database(e.to_string());
         let mut conn = pool.get().map_err(|e| StartupError::Database(e.to_string()))?;
         db::migrate(&mut conn).map_err(StartupError::Database)?;
-        KeyStore::load_or_create(&mut conn, &issuer).map_err(|e| StartupError::Database(e.to_string()))
+        let keys = KeyStore::load_or_create(&mut conn, &issuer).map_err(failed)?;
+        let secret = match configured {
+            Some(secret) => secret,
+            None => secrets::get_or_create(&mut conn, "secret_key", || random::token(32))
+                .map(SecretString::from)
+                .map_err(|e| failed(e.into()))?,
+        };
+        Ok((keys, secret))
     })
     .await
     .map_err(|e| StartupError::Database(e.to_string()))?
@@ -59,7 +74,8 @@ impl Application {
             settings.issuer = format!("http://{local}");
         }
         let pool = db::pool(&settings.database_url, settings.db_pool_size);
-        let keys = Arc::new(prepare(&pool, &settings.issuer).await?);
+        let (keys, secret_key) = prepare(&pool, &settings).await?;
+        let keys = Arc::new(keys);
         let metrics = Arc::new(Metrics::new());
         let issuer = Arc::new(TokenIssuer::new(
             keys.clone(),
@@ -77,6 +93,8 @@ impl Application {
             issuer,
             hashes: HashLimiter::new(cores),
             metrics,
+            providers: Providers::new(&settings.providers),
+            secret_key,
         });
         spawn_key_reloader(pool, keys);
 

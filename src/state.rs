@@ -6,6 +6,7 @@ use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::metrics::Metrics;
+use crate::providers::Providers;
 use crate::tokens::{KeyStore, TokenIssuer};
 
 pub struct AppState {
@@ -15,4 +16,7 @@ pub struct AppState {
     pub issuer: Arc<TokenIssuer>,
     pub hashes: HashLimiter,
     pub metrics: Arc<Metrics>,
+    pub providers: Providers,
+    /// Keys cookies and encrypts provider refresh tokens at rest.
+    pub secret_key: secrecy::SecretString,
 }

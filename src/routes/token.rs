@@ -11,6 +11,7 @@ use crate::domain::scope::ADMIN;
 use crate::domain::{ClientType, GrantType, Scope};
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::routes::convert;
 use crate::state::AppState;
 use crate::store::applications::Application;
 use crate::store::audit::{self, NewAuditEvent};
@@ -33,6 +34,8 @@ pub async fn token(
         GrantType::Password => password(&req, params, client, &state).await?,
         GrantType::RefreshToken => refresh_token(params, client, &state).await?,
         GrantType::ClientCredentials => client_credentials(params, client, &state).await?,
+        GrantType::ConvertToken => return convert::convert_grant(client, &params, &state).await,
+        GrantType::TokenExchange => return convert::token_exchange(client, &params, &state).await,
         other => {
             return Err(ApiError::UnsupportedGrantType(format!(
                 "The grant type '{other}' is not available yet."

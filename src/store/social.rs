@@ -27,3 +27,38 @@ impl SocialAccount {
             .load(conn)
     }
 }
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = social_accounts)]
+pub struct NewSocialAccount<'a> {
+    pub user_id: i64,
+    pub provider: &'a str,
+    pub uid: &'a str,
+    pub extra_data: &'a str,
+    pub created_at: i64,
+}
+
+impl SocialAccount {
+    pub fn find(conn: &mut DbConnection, provider: &str, uid: &str) -> QueryResult<Option<SocialAccount>> {
+        social_accounts::table
+            .filter(social_accounts::provider.eq(provider))
+            .filter(social_accounts::uid.eq(uid))
+            .select(SocialAccount::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn insert(conn: &mut DbConnection, new: &NewSocialAccount<'_>) -> QueryResult<usize> {
+        diesel::insert_into(social_accounts::table).values(new).execute(conn)
+    }
+
+    pub fn set_extra(conn: &mut DbConnection, id: i64, extra: &str) -> QueryResult<usize> {
+        diesel::update(social_accounts::table.find(id))
+            .set(social_accounts::extra_data.eq(extra))
+            .execute(conn)
+    }
+
+    pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+        diesel::delete(social_accounts::table.find(id)).execute(conn)
+    }
+}

@@ -13,3 +13,5 @@ mod operations;
 mod grants;
 mod password_grant;
 mod refresh_tokens;
+mod social;
+mod social_helpers;

@@ -1,0 +1,224 @@
+//! Social sign-in: `POST /auth/convert-token`, the `convert_token` and RFC 8693
+//! token-exchange grants, and `POST /auth/disconnect-backend`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::Connection;
+use serde::Serialize;
+
+use crate::auth::bearer::UserBearer;
+use crate::auth::client::ClientCredentials;
+use crate::db;
+use crate::domain::GrantType;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::providers::Credential;
+use crate::routes::token::{authorized_client, user_scope};
+use crate::social;
+use crate::state::AppState;
+use crate::store::social::SocialAccount;
+use crate::store::users::User;
+use crate::tokens::{Family, Grant, TokenResponse};
+
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+
+/// The user as drf-social-oauth2 returns it beside the tokens.
+#[derive(Serialize)]
+struct ConvertedUser {
+    id: i64,
+    email: Option<String>,
+    first_name: String,
+    last_name: String,
+}
+
+#[derive(Serialize)]
+struct Converted {
+    #[serde(flatten)]
+    tokens: TokenResponse,
+    user: ConvertedUser,
+}
+
+#[derive(Serialize)]
+struct Exchanged {
+    #[serde(flatten)]
+    tokens: TokenResponse,
+    issued_token_type: &'static str,
+}
+
+/// What the client asks us to convert, read from drf-style or RFC 8693 parameters.
+struct Conversion {
+    grant: GrantType,
+    backend: String,
+    token: Option<String>,
+    code: Option<(String, String, Option<String>)>,
+    nonce: Option<String>,
+    scope: Option<String>,
+}
+
+impl Conversion {
+    fn from_params(params: &Params, grant: GrantType) -> Result<Self, ApiError> {
+        let owned = |key: &str| params.get(key).map(str::to_owned);
+        let (backend, token) = if grant == GrantType::TokenExchange {
+            let token_type = params.require("subject_token_type")?;
+            if token_type != ACCESS_TOKEN_TYPE && token_type != ID_TOKEN_TYPE {
+                return Err(ApiError::invalid_request(format!(
+                    "subject_token_type must be {ACCESS_TOKEN_TYPE} or {ID_TOKEN_TYPE}."
+                )));
+            }
+            (params.require("subject_issuer")?.to_owned(), Some(params.require("subject_token")?.to_owned()))
+        } else {
+            (params.require("backend")?.to_owned(), owned("token"))
+        };
+        let code = match (owned("code"), token.is_none()) {
+            (Some(code), true) => {
+                Some((code, params.require("redirect_uri")?.to_owned(), owned("code_verifier")))
+            }
+            (None, true) => {
+                return Err(ApiError::invalid_request("The 'token' parameter (or 'code') is required."))
+            }
+            _ => None,
+        };
+        Ok(Self { grant, backend, token, code, nonce: owned("nonce"), scope: owned("scope") })
+    }
+}
+
+/// Verifies the provider credential, links or creates the user, and issues our tokens.
+async fn convert(
+    state: &AppState,
+    client: ClientCredentials,
+    conversion: Conversion,
+) -> Result<(TokenResponse, User), ApiError> {
+    let provider = state.providers.get(&conversion.backend).ok_or_else(|| {
+        ApiError::invalid_request(format!("Unknown or unconfigured backend '{}'.", conversion.backend))
+    })?;
+    // The client is checked before anything is sent to the provider.
+    let grant = conversion.grant;
+    let app = db::run(&state.pool, move |conn| authorized_client(conn, &client, grant)).await?;
+    let credential = match (&conversion.token, &conversion.code) {
+        (Some(token), _) => Credential::Token(token),
+        (None, Some((code, redirect_uri, verifier))) => {
+            if !app.redirect_uri_list().contains(&redirect_uri.as_str()) {
+                return Err(ApiError::invalid_request(
+                    "redirect_uri is not registered for this application.",
+                ));
+            }
+            Credential::Code { code, redirect_uri, code_verifier: verifier.as_deref() }
+        }
+        (None, None) => return Err(ApiError::invalid_request("The 'token' parameter is required.")),
+    };
+    let profile = provider.verify(credential, conversion.nonce.as_deref()).await?;
+
+    let issuer = state.issuer.clone();
+    db::run(&state.pool, move |conn| {
+        let user = social::link_or_create(conn, &profile)?;
+        if !user.is_active {
+            return Err(ApiError::invalid_grant("The user account is disabled."));
+        }
+        let scope = user_scope(conversion.scope.as_deref(), &user)?;
+        let tokens = conn.transaction(|conn| {
+            User::touch_last_login(conn, user.id, crate::time::now())?;
+            issuer.issue(
+                conn,
+                Grant {
+                    grant_type: grant,
+                    application: &app,
+                    user_id: Some(user.id),
+                    scope: &scope,
+                    family: Family::New,
+                },
+            )
+        })?;
+        Ok((tokens, user))
+    })
+    .await
+}
+
+fn no_store(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+}
+
+async fn converted(
+    state: &AppState,
+    client: ClientCredentials,
+    params: &Params,
+) -> Result<HttpResponse, ApiError> {
+    let conversion = Conversion::from_params(params, GrantType::ConvertToken)?;
+    let (tokens, user) = convert(state, client, conversion).await?;
+    let user = ConvertedUser {
+        id: user.id,
+        email: user.email,
+        first_name: user.first_name,
+        last_name: user.last_name,
+    };
+    Ok(no_store(Converted { tokens, user }))
+}
+
+/// `POST /auth/convert-token`.
+pub async fn convert_token(
+    req: HttpRequest,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(grant) = params.get("grant_type").filter(|g| *g != GrantType::ConvertToken.as_str()) {
+        return Err(ApiError::UnsupportedGrantType(format!(
+            "This endpoint takes grant_type=convert_token, not '{grant}'."
+        )));
+    }
+    let client = ClientCredentials::required(&req, &params)?;
+    converted(&state, client, &params).await
+}
+
+/// `grant_type=convert_token` on `/auth/token`.
+pub async fn convert_grant(
+    client: ClientCredentials,
+    params: &Params,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    converted(state, client, params).await
+}
+
+/// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` on `/auth/token`.
+pub async fn token_exchange(
+    client: ClientCredentials,
+    params: &Params,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let conversion = Conversion::from_params(params, GrantType::TokenExchange)?;
+    let (tokens, _) = convert(state, client, conversion).await?;
+    Ok(no_store(Exchanged { tokens, issued_token_type: ACCESS_TOKEN_TYPE }))
+}
+
+/// `POST /auth/disconnect-backend`: unlink a provider, unless it is the last way in.
+pub async fn disconnect_backend(
+    params: Params,
+    bearer: UserBearer,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let backend = params.require("backend")?.to_owned();
+    let association: Option<i64> = match params.get("association_id") {
+        Some(raw) => {
+            Some(raw.parse().map_err(|_| ApiError::invalid_request("association_id must be a number."))?)
+        }
+        None => None,
+    };
+    let user = bearer.user;
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let links = SocialAccount::for_user(conn, user.id)?;
+            let target = links
+                .iter()
+                .find(|l| l.provider == backend && association.is_none_or(|id| id == l.id))
+                .ok_or_else(|| ApiError::invalid_request(format!("No '{backend}' link to disconnect.")))?;
+            if user.password_hash.is_none() && links.len() == 1 {
+                return Err(ApiError::invalid_request(
+                    "This is the account's last way to sign in; set a password or link another provider first.",
+                ));
+            }
+            SocialAccount::delete(conn, target.id)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

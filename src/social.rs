@@ -1,0 +1,94 @@
+//! Linking a provider identity to a local user (SPEC §3): an existing link wins; then a
+//! provider-verified email matching a user; an unverified match is refused; otherwise a
+//! new user with an unusable password.
+
+use crate::db::{self, is_unique_violation, DbConnection};
+use crate::error::ApiError;
+use crate::providers::Profile;
+use crate::store::social::{NewSocialAccount, SocialAccount};
+use crate::store::users::{NewUser, User};
+
+/// Finds or creates the user for `profile`, in one transaction. Two first sign-ins of
+/// the same new identity race on the unique (provider, uid) and email indexes; the
+/// loser retries once and finds the winner's link.
+pub fn link_or_create(conn: &mut DbConnection, profile: &Profile) -> Result<User, ApiError> {
+    match db::write_transaction(conn, |conn| link_once(conn, profile)) {
+        Err(LinkError::Db(e)) if is_unique_violation(&e) => {
+            db::write_transaction(conn, |conn| link_once(conn, profile)).map_err(ApiError::from)
+        }
+        other => other.map_err(ApiError::from),
+    }
+}
+
+enum LinkError {
+    Db(diesel::result::Error),
+    Api(ApiError),
+}
+
+impl From<diesel::result::Error> for LinkError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Db(e) => e.into(),
+            LinkError::Api(e) => e,
+        }
+    }
+}
+
+fn link_once(conn: &mut DbConnection, profile: &Profile) -> Result<User, LinkError> {
+    let extra = profile.extra.to_string();
+    if let Some(link) = SocialAccount::find(conn, profile.provider, &profile.uid)? {
+        SocialAccount::set_extra(conn, link.id, &extra)?;
+        return User::find(conn, link.user_id)?.ok_or(LinkError::Db(diesel::result::Error::NotFound));
+    }
+    let email = profile.email.as_deref().filter(|e| !e.is_empty());
+    let existing = match email {
+        Some(email) => User::find_by_email(conn, email)?,
+        None => None,
+    };
+    let user = match existing {
+        Some(_) if !profile.email_verified => {
+            return Err(LinkError::Api(ApiError::invalid_grant(
+                "An account with this email already exists, and the provider has not verified the email; \
+                 sign in with the existing account first.",
+            )));
+        }
+        Some(user) => user,
+        None => {
+            let base = email
+                .map(|e| e.split('@').next().unwrap_or_default().to_owned())
+                .unwrap_or_else(|| format!("{}{}", profile.first_name, profile.last_name));
+            let username = User::unique_username(conn, &base)?;
+            User::insert(
+                conn,
+                &NewUser {
+                    // An unverified email is kept with the link, not on the account.
+                    email: email.filter(|_| profile.email_verified),
+                    username: &username,
+                    password_hash: None,
+                    first_name: &profile.first_name,
+                    last_name: &profile.last_name,
+                    is_active: true,
+                    is_staff: false,
+                    date_joined: crate::time::now(),
+                },
+            )?
+        }
+    };
+    SocialAccount::insert(
+        conn,
+        &NewSocialAccount {
+            user_id: user.id,
+            provider: profile.provider,
+            uid: &profile.uid,
+            extra_data: &extra,
+            created_at: crate::time::now(),
+        },
+    )?;
+    Ok(user)
+}

@@ -1,0 +1,359 @@
+//! Converting Google, Facebook and Apple credentials into Portcullis tokens, against a
+//! fake provider server.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use portcullis::domain::{ClientType, GrantType};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::both_backends;
+use crate::helpers::{assert_oauth_error, text, TestApp, TestClient, PASSWORD};
+use crate::social_helpers::*;
+
+fn social_client(app: &TestApp) -> TestClient {
+    app.create_client(
+        ClientType::Confidential,
+        &[GrantType::ConvertToken, GrantType::TokenExchange, GrantType::RefreshToken, GrantType::Password],
+    )
+}
+
+async fn convert(app: &TestApp, client: &TestClient, backend: &str, token: &str) -> reqwest::Response {
+    let mut body =
+        json!({ "grant_type": "convert_token", "backend": backend, "token": token, "client_id": client.id });
+    if let Some(secret) = &client.secret {
+        body["client_secret"] = json!(secret);
+    }
+    app.http.post(app.url("/auth/convert-token")).json(&body).send().await.unwrap()
+}
+
+async fn converted(app: &TestApp, client: &TestClient, backend: &str, token: &str) -> Value {
+    let response = convert(app, client, backend, token).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn user_count(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    portcullis::store::schema::users::table.count().get_result(&mut app.db()).unwrap()
+}
+
+async fn facebook_says(social: &Social, token: &str, app_id: &str, me: Value) {
+    Mock::given(method("GET"))
+        .and(path("/facebook/debug_token"))
+        .and(query_param("input_token", token))
+        .and(query_param("access_token", format!("{FACEBOOK_APP_ID}|{FACEBOOK_SECRET}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": { "app_id": app_id, "is_valid": true, "user_id": me["id"], "expires_at": portcullis::time::now() + 3600 }
+        })))
+        .mount(&social.providers)
+        .await;
+    let mut mac = Hmac::<Sha256>::new_from_slice(FACEBOOK_SECRET.as_bytes()).unwrap();
+    mac.update(token.as_bytes());
+    let proof = hex::encode(mac.finalize().into_bytes());
+    Mock::given(method("GET"))
+        .and(path("/facebook/me"))
+        .and(query_param("access_token", token))
+        .and(query_param("appsecret_proof", proof))
+        .and(query_param("fields", "id,name,email,first_name,last_name"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(me))
+        .mount(&social.providers)
+        .await;
+}
+
+async fn google_access_token(social: &Social, token: &str, aud: &str, sub: &str, email: &str) {
+    Mock::given(method("GET"))
+        .and(path("/google/tokeninfo"))
+        .and(query_param("access_token", token))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "aud": aud, "azp": aud, "sub": sub, "scope": "openid email profile",
+            "exp": (portcullis::time::now() + 3000).to_string(), "expires_in": "3000",
+            "email": email, "email_verified": "true",
+        })))
+        .mount(&social.providers)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/google/userinfo"))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "sub": sub, "email": email, "email_verified": true, "given_name": "Grace", "family_name": "Hopper",
+        })))
+        .mount(&social.providers)
+        .await;
+}
+
+both_backends! {
+    async fn google_id_token_creates_a_user_once_and_signs_it_in(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let token = sign(&google_claims("g-1001", "Ada@Example.com", true), &GOOD);
+        let first = converted(app, &client, "google-oauth2", &token).await;
+        assert_eq!(first["token_type"], "Bearer");
+        assert!(text(&first, "refresh_token").starts_with("pc_rt_"));
+        assert_eq!(first["user"]["email"], "ada@example.com");
+        assert_eq!(first["user"]["first_name"], "Ada");
+        let again = converted(app, &client, "google-oauth2", &sign(&google_claims("g-1001", "ada@example.com", true), &GOOD)).await;
+        assert_eq!(again["user"]["id"], first["user"]["id"]);
+        assert_eq!(user_count(app), 1);
+        let me: Value = app.get_user(&text(&first, "access_token")).await.json().await.unwrap();
+        assert_eq!(me["social"], json!([{ "provider": "google-oauth2", "uid": "g-1001" }]));
+        // The same conversion through /auth/token.
+        let mut params = client.body();
+        params.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()), ("token", token)]);
+        let body: Value = app.post_token(&params).await.json().await.unwrap();
+        assert_eq!(body["user"]["id"], first["user"]["id"]);
+    }
+
+    async fn google_access_token_is_checked_with_tokeninfo_and_userinfo(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        let client = social_client(app);
+        google_access_token(&social, "ya29.mine", GOOGLE_IOS_ID, "g-2002", "grace@example.com").await;
+        google_access_token(&social, "ya29.theirs", "someone-else.apps.googleusercontent.com", "g-2003", "x@example.com").await;
+        let body = converted(app, &client, "google-oauth2", "ya29.mine").await;
+        assert_eq!(body["user"]["email"], "grace@example.com");
+        assert_eq!(body["user"]["last_name"], "Hopper");
+        let refused = assert_oauth_error(convert(app, &client, "google-oauth2", "ya29.theirs").await, 400, "invalid_grant").await;
+        assert!(text(&refused, "error_description").contains("another application"));
+        assert!(!refused.to_string().contains("ya29"), "the token is echoed: {refused}");
+        assert_eq!(user_count(app), 1);
+    }
+
+    async fn id_tokens_failing_a_check_are_refused_with_the_reason(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        // One fetch: the unknown kid comes right after it, inside the window in which
+        // unknown kids may not trigger another fetch (so garbage cannot hammer Google).
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let now = portcullis::time::now();
+        let mut wrong_aud = google_claims("g-1", "a@example.com", true);
+        wrong_aud["aud"] = json!("another-app.apps.googleusercontent.com");
+        let mut expired = google_claims("g-1", "a@example.com", true);
+        expired["exp"] = json!(now - 3600);
+        expired["iat"] = json!(now - 7200);
+        let mut wrong_iss = google_claims("g-1", "a@example.com", true);
+        wrong_iss["iss"] = json!("https://evil.example.com");
+        let cases = [
+            (sign(&wrong_aud, &GOOD), "another application"),
+            (sign(&expired, &GOOD), "expired"),
+            (sign(&google_claims("g-1", "a@example.com", true), &Signing { kid: KID, other_key: true }), "signature"),
+            (sign(&wrong_iss, &GOOD), "issuer"),
+            (sign(&google_claims("g-1", "a@example.com", true), &Signing { kid: "unknown-kid", other_key: false }), "key"),
+        ];
+        for (token, reason) in cases {
+            let body = assert_oauth_error(convert(app, &client, "google-oauth2", &token).await, 400, "invalid_grant").await;
+            assert!(text(&body, "error_description").contains(reason), "{reason}: {body}");
+        }
+        assert_eq!(user_count(app), 0);
+    }
+
+    async fn cached_keys_verify_many_id_tokens_with_one_fetch(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        for n in 0..5 {
+            let token = sign(&google_claims(&format!("g-{n}"), &format!("u{n}@example.com"), true), &GOOD);
+            converted(app, &client, "google-oauth2", &token).await;
+        }
+        assert_eq!(user_count(app), 5);
+    }
+
+    async fn verified_email_links_to_the_password_user_and_unverified_is_refused(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let ada = app.create_user("ada@example.com", PASSWORD).await;
+        let grace = app.create_user("grace@example.com", PASSWORD).await;
+        let linked = converted(app, &client, "google-oauth2", &sign(&google_claims("g-ada", "ADA@example.com", true), &GOOD)).await;
+        assert_eq!(linked["user"]["id"], ada);
+        let unverified = sign(&google_claims("g-grace", "grace@example.com", false), &GOOD);
+        let body = assert_oauth_error(convert(app, &client, "google-oauth2", &unverified).await, 400, "invalid_grant").await;
+        assert!(text(&body, "error_description").contains("verified"));
+        assert_eq!(user_count(app), 2);
+        let _ = grace;
+    }
+
+    async fn facebook_token_for_our_app_signs_in_with_appsecret_proof(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        let client = social_client(app);
+        facebook_says(&social, "EAAB-mine", FACEBOOK_APP_ID,
+            json!({ "id": "fb-77", "name": "Alan Turing", "email": "alan@example.com", "first_name": "Alan", "last_name": "Turing" })).await;
+        facebook_says(&social, "EAAB-theirs", "999", json!({ "id": "fb-78", "name": "Eve" })).await;
+        let body = converted(app, &client, "facebook", "EAAB-mine").await;
+        assert_eq!(body["user"]["email"], "alan@example.com");
+        assert_eq!(body["user"]["first_name"], "Alan");
+        let refused = assert_oauth_error(convert(app, &client, "facebook", "EAAB-theirs").await, 400, "invalid_grant").await;
+        assert!(text(&refused, "error_description").contains("another app"));
+        assert_eq!(user_count(app), 1);
+    }
+
+    async fn facebook_user_without_email_is_still_created(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        let client = social_client(app);
+        facebook_says(&social, "EAAB-noemail", FACEBOOK_APP_ID, json!({ "id": "fb-1", "name": "No Mail", "first_name": "No", "last_name": "Mail" })).await;
+        let body = converted(app, &client, "facebook", "EAAB-noemail").await;
+        assert!(body["user"]["email"].is_null());
+        assert_eq!(body["user"]["last_name"], "Mail");
+    }
+
+    async fn apple_id_token_with_string_email_verified_signs_in(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/apple/keys", 1).await;
+        let client = social_client(app);
+        let mut claims = apple_claims("apple-001", "hidden@privaterelay.appleid.com");
+        claims["nonce"] = json!(portcullis::tokens::random::sha256_hex("n-123"));
+        let token = sign(&claims, &GOOD);
+        let mut body = json!({ "grant_type": "convert_token", "backend": "apple-id", "token": token, "nonce": "n-123",
+                               "client_id": client.id, "client_secret": client.secret });
+        let response = app.http.post(app.url("/auth/convert-token")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let converted: Value = response.json().await.unwrap();
+        assert_eq!(converted["user"]["email"], "hidden@privaterelay.appleid.com");
+        body["nonce"] = json!("another nonce");
+        let response = app.http.post(app.url("/auth/convert-token")).json(&body).send().await.unwrap();
+        assert_oauth_error(response, 400, "invalid_grant").await;
+    }
+
+    async fn provider_down_or_slow_is_503_and_writes_nothing(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        let client = social_client(app);
+        Mock::given(method("GET")).and(path("/google/tokeninfo"))
+            .respond_with(ResponseTemplate::new(502))
+            .mount(&social.providers).await;
+        Mock::given(method("GET")).and(path("/facebook/debug_token"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(3000)).set_body_json(json!({})))
+            .mount(&social.providers).await;
+        assert_oauth_error(convert(app, &client, "google-oauth2", "ya29.any").await, 503, "temporarily_unavailable").await;
+        let started = std::time::Instant::now();
+        assert_oauth_error(convert(app, &client, "facebook", "EAAB-slow").await, 503, "temporarily_unavailable").await;
+        assert!(started.elapsed() < Duration::from_millis(2500), "timeout not applied: {:?}", started.elapsed());
+        assert_eq!(user_count(app), 0);
+    }
+
+    async fn authorization_codes_are_exchanged_with_our_secret(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let id_token = sign(&google_claims("g-code", "code@example.com", true), &GOOD);
+        Mock::given(method("POST")).and(path("/google/token"))
+            .and(body_string_contains("code=google-code"))
+            .and(body_string_contains("client_secret=google-client-secret"))
+            .and(body_string_contains("code_verifier=verifier-123"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "ya29.from-code", "token_type": "Bearer", "expires_in": 3599, "id_token": id_token })))
+            .expect(1)
+            .mount(&social.providers).await;
+        Mock::given(method("POST")).and(path("/facebook/oauth/access_token"))
+            .and(body_string_contains("code=facebook-code"))
+            .and(body_string_contains(format!("client_secret={FACEBOOK_SECRET}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "EAAB-from-code", "token_type": "bearer", "expires_in": 5183944 })))
+            .expect(1)
+            .mount(&social.providers).await;
+        facebook_says(&social, "EAAB-from-code", FACEBOOK_APP_ID, json!({ "id": "fb-code", "email": "fbcode@example.com" })).await;
+
+        let redirect = "http://localhost:3000/callback";
+        let mut params = client.body();
+        params.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()),
+            ("code", "google-code".to_owned()), ("redirect_uri", redirect.to_owned()), ("code_verifier", "verifier-123".to_owned())]);
+        let body: Value = app.post_form("/auth/convert-token", &params).await.json().await.unwrap();
+        assert_eq!(body["user"]["email"], "code@example.com", "{body}");
+
+        let mut params = client.body();
+        params.extend([("backend", "facebook".to_owned()), ("code", "facebook-code".to_owned()), ("redirect_uri", redirect.to_owned())]);
+        let body: Value = app.post_form("/auth/convert-token", &params).await.json().await.unwrap();
+        assert_eq!(body["user"]["email"], "fbcode@example.com", "{body}");
+
+        let mut params = client.body();
+        params.extend([("backend", "facebook".to_owned()), ("code", "facebook-code".to_owned()), ("redirect_uri", "http://evil.example/cb".to_owned())]);
+        assert_oauth_error(app.post_form("/auth/convert-token", &params).await, 400, "invalid_request").await;
+    }
+
+    async fn token_exchange_form_answers_with_the_issued_token_type(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let mut params = client.body();
+        params.extend([
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange".to_owned()),
+            ("subject_token", sign(&google_claims("g-x", "x@example.com", true), &GOOD)),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token".to_owned()),
+            ("subject_issuer", "google-oauth2".to_owned()),
+        ]);
+        let response = app.post_token(&params).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+        assert_eq!(app.user_status(&text(&body, "access_token")).await, 200);
+        let at = params.len() - 2;
+        params[at].1 = "urn:ietf:params:oauth:token-type:saml2".to_owned();
+        assert_oauth_error(app.post_token(&params).await, 400, "invalid_request").await;
+    }
+
+    async fn unknown_backends_and_disallowed_grants_are_refused(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        let client = social_client(app);
+        assert_oauth_error(convert(app, &client, "myspace", "token").await, 400, "invalid_request").await;
+        let password_only = app.create_client(ClientType::Confidential, &[GrantType::Password]);
+        assert_oauth_error(convert(app, &password_only, "facebook", "token").await, 400, "unauthorized_client").await;
+        // A provider that is not configured is an unknown backend.
+        let plain = crate::helpers::spawn_app(backend).await;
+        let client = social_client(&plain);
+        assert_oauth_error(convert(&plain, &client, "google-oauth2", "token").await, 400, "invalid_request").await;
+    }
+
+    async fn disconnect_refuses_to_remove_the_last_way_in(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let body = converted(app, &client, "google-oauth2", &sign(&google_claims("g-d", "d@example.com", true), &GOOD)).await;
+        let access = text(&body, "access_token");
+        let disconnect = || app.http.post(app.url("/auth/disconnect-backend")).bearer_auth(&access)
+            .form(&[("backend", "google-oauth2")]).send();
+        assert_oauth_error(disconnect().await.unwrap(), 400, "invalid_request").await;
+        let set = app.http.post(app.url("/auth/password")).bearer_auth(&access)
+            .json(&json!({ "new_password": "a password of my own" })).send().await.unwrap();
+        assert_eq!(set.status(), 204);
+        assert_eq!(disconnect().await.unwrap().status(), 204);
+        let me: Value = app.get_user(&access).await.json().await.unwrap();
+        assert_eq!(me["social"], json!([]));
+        app.password_grant(&client, "d@example.com", "a password of my own").await;
+    }
+
+    async fn concurrent_first_sign_ins_create_one_user(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let token = sign(&google_claims("g-race", "race@example.com", true), &GOOD);
+        let attempts = (0..8).map(|_| convert(app, &client, "google-oauth2", &token));
+        let responses = futures::future::join_all(attempts).await;
+        let mut ids = Vec::new();
+        for response in responses {
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            ids.push(body["user"]["id"].clone());
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        assert_eq!(user_count(app), 1);
+    }
+}
