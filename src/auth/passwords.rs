@@ -1,11 +1,17 @@
 //! Argon2id password hashing, bounded so a login flood cannot exhaust memory.
+//!
+//! Each hash needs 19 MiB of working memory. Letting argon2 allocate it per call made
+//! the allocator keep a copy in every blocking thread's arena (hundreds of MB, even GBs,
+//! under a flood); instead `HashLimiter` lends one of at most `permits` buffers to each
+//! hash, so the memory in use is fixed at `permits` x 19 MiB however many requests wait.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::Engine;
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
@@ -14,51 +20,113 @@ use crate::error::ApiError;
 const MEMORY_KIB: u32 = 19 * 1024;
 const PASSES: u32 = 2;
 const LANES: u32 = 1;
+const OUTPUT_LEN: usize = 32;
 
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, PASSES, LANES, None).expect("argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn params() -> Params {
+    Params::new(MEMORY_KIB, PASSES, LANES, Some(OUTPUT_LEN)).expect("argon2 parameters are valid")
 }
 
-/// Hashes with the configured parameters. Blocking: call from a blocking thread.
-pub fn hash(password: &str) -> Result<String, ApiError> {
+/// Working memory for one hash, grown to what the parameters need.
+fn blocks_for(memory: &mut Vec<Block>, params: &Params) -> usize {
+    let needed = params.block_count();
+    if memory.len() < needed {
+        memory.resize(needed, Block::default());
+    }
+    needed
+}
+
+/// Hashes into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
+pub fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, ApiError> {
+    let params = params();
     let salt = SaltString::generate(&mut OsRng);
-    argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(ApiError::internal)?;
+    let mut out = [0u8; OUTPUT_LEN];
+    let used = blocks_for(memory, &params);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password.as_bytes(), salt_raw, &mut out, &mut memory[..used])
+        .map_err(ApiError::internal)?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        salt.as_str(),
+        STANDARD_NO_PAD.encode(out)
+    ))
+}
+
+/// Verifies against a stored PHC hash (any argon2 variant and parameters).
+fn verify_with(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else { return false };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Ok(params), Some(salt), Some(expected)) = (Params::try_from(&parsed), parsed.salt, parsed.hash)
+    else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_raw) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    let used = blocks_for(memory, &params);
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt_raw,
+        &mut out,
+        &mut memory[..used],
+    );
+    hashed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 /// Verifies against a stored hash; `None` (unknown user, unusable password) still costs
 /// one verification against a dummy hash so timing does not reveal who exists.
-pub fn verify(password: &str, stored: Option<&str>) -> bool {
+pub fn verify(password: &str, stored: Option<&str>, memory: &mut Vec<Block>) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash("portcullis dummy password").unwrap_or_default());
-    let (encoded, real) = match stored {
-        Some(hash) => (hash, true),
-        None => (dummy.as_str(), false),
-    };
-    let Ok(parsed) = PasswordHash::new(encoded) else {
-        return false;
-    };
-    argon2().verify_password(password.as_bytes(), &parsed).is_ok() && real
+    let dummy =
+        DUMMY.get_or_init(|| hash_with("portcullis dummy password", &mut Vec::new()).unwrap_or_default());
+    match stored {
+        Some(hash) => verify_with(password, hash, memory),
+        None => {
+            verify_with(password, dummy, memory);
+            false
+        }
+    }
 }
 
-/// Limits concurrent argon2 work to the number of cores: each hash holds 19 MiB, and
-/// more parallel hashes than cores only add memory and latency, not throughput.
+/// Limits concurrent argon2 work to the number of cores (more parallel hashes than
+/// cores add memory and latency, not throughput) and lends each one a reused buffer.
 #[derive(Clone)]
-pub struct HashLimiter(Arc<Semaphore>);
+pub struct HashLimiter {
+    permits: Arc<Semaphore>,
+    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+}
 
 impl HashLimiter {
     pub fn new(permits: usize) -> Self {
-        Self(Arc::new(Semaphore::new(permits.max(1))))
+        Self { permits: Arc::new(Semaphore::new(permits.max(1))), buffers: Arc::new(Mutex::new(Vec::new())) }
     }
 
-    /// Runs `work` (which hashes or verifies) on the blocking pool once a permit is free.
+    /// Runs `work` (which hashes or verifies with the memory it is given) on the
+    /// blocking pool once a permit is free.
     pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
-        F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.0.acquire().await.map_err(ApiError::internal)?;
-        actix_web::web::block(work).await?
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let buffers = self.buffers.clone();
+        actix_web::web::block(move || {
+            // Buffers are allocated lazily, so an idle server holds none.
+            let mut memory = buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+            let result = work(&mut memory);
+            buffers.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+            result
+        })
+        .await?
     }
 }
 
@@ -68,14 +136,33 @@ mod tests {
 
     #[test]
     fn a_hash_verifies_its_password_only() {
-        let stored = hash("correct horse").unwrap();
+        let mut memory = Vec::new();
+        let stored = hash_with("correct horse", &mut memory).unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify("correct horse", Some(&stored)));
-        assert!(!verify("wrong horse", Some(&stored)));
+        assert!(verify("correct horse", Some(&stored), &mut memory));
+        assert!(!verify("wrong horse", Some(&stored), &mut memory));
+    }
+
+    #[test]
+    fn hashes_are_standard_phc_strings() {
+        use argon2::password_hash::PasswordVerifier;
+        let stored = hash_with("correct horse", &mut Vec::new()).unwrap();
+        let parsed = PasswordHash::new(&stored).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+    }
+
+    #[test]
+    fn hashes_made_elsewhere_verify() {
+        use argon2::password_hash::PasswordHasher;
+        let stored = Argon2::default()
+            .hash_password(b"from django", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify("from django", Some(&stored), &mut Vec::new()));
     }
 
     #[test]
     fn no_stored_hash_never_verifies() {
-        assert!(!verify("portcullis dummy password", None));
+        assert!(!verify("portcullis dummy password", None, &mut Vec::new()));
     }
 }

@@ -1,7 +1,8 @@
-//! A provider's signing keys, cached as its `Cache-Control` allows and refetched (at most
-//! once per `MIN_REFETCH`) when a token names a key we do not have.
+//! A provider's signing keys, cached as its `Cache-Control` allows, and refetched when a
+//! token names a key we do not have (a rotation), at most once per `MIN_REFETCH`.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -20,49 +21,74 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 struct Cached {
     keys: HashMap<String, DecodingKey>,
     expires: Instant,
-    fetched: Instant,
+}
+
+enum Lookup {
+    Hit(DecodingKey),
+    /// No keys yet, or past their max-age.
+    Stale,
+    /// Fresh keys, but none with this `kid`: maybe the provider rotated.
+    Miss,
 }
 
 pub struct JwksCache {
     provider: &'static str,
     url: String,
     http: reqwest::Client,
-    // One fetch at a time: concurrent requests wait for it instead of all fetching.
-    cached: Mutex<Option<Cached>>,
+    // Reads (every ID token) take only this lock, briefly.
+    cached: RwLock<Option<Cached>>,
+    // One fetch at a time; holds when an unknown kid last caused one.
+    fetching: Mutex<Option<Instant>>,
 }
 
 impl JwksCache {
     pub fn new(provider: &'static str, url: String, http: reqwest::Client) -> Self {
-        Self { provider, url, http, cached: Mutex::new(None) }
+        Self { provider, url, http, cached: RwLock::new(None), fetching: Mutex::new(None) }
+    }
+
+    fn lookup(&self, kid: &str) -> Lookup {
+        let cached = self.cached.read().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some(c) if c.expires > Instant::now() => {
+                c.keys.get(kid).cloned().map_or(Lookup::Miss, Lookup::Hit)
+            }
+            _ => Lookup::Stale,
+        }
     }
 
     pub async fn key(&self, kid: &str) -> Result<DecodingKey, ProviderError> {
-        let mut cached = self.cached.lock().await;
-        let now = Instant::now();
-        if let Some(c) = cached.as_ref() {
-            let fresh = c.expires > now;
-            if let Some(key) = c.keys.get(kid).filter(|_| fresh) {
-                return Ok(key.clone());
-            }
-            if fresh && now.duration_since(c.fetched) < MIN_REFETCH {
-                return Err(unknown_kid(self.provider));
+        if let Lookup::Hit(key) = self.lookup(kid) {
+            return Ok(key);
+        }
+        let mut last_miss_fetch = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        match self.lookup(kid) {
+            Lookup::Hit(key) => return Ok(key),
+            Lookup::Stale => {}
+            Lookup::Miss => {
+                if last_miss_fetch.is_some_and(|at| at.elapsed() < MIN_REFETCH) {
+                    return Err(unknown_kid(self.provider));
+                }
+                *last_miss_fetch = Some(Instant::now());
             }
         }
         match self.fetch().await {
             Ok(fetched) => {
                 let key = fetched.keys.get(kid).cloned();
-                *cached = Some(fetched);
+                *self.cached.write().unwrap_or_else(|e| e.into_inner()) = Some(fetched);
                 key.ok_or_else(|| unknown_kid(self.provider))
             }
             Err(error) => {
-                // A provider outage should not fail tokens signed by keys we still hold.
-                if let Some(c) = cached.as_mut() {
-                    c.fetched = now;
-                    if let Some(key) = c.keys.get(kid) {
-                        return Ok(key.clone());
-                    }
+                // A provider outage should not fail tokens signed by keys we still hold:
+                // keep them a while longer rather than retrying on every request.
+                let mut cached = self.cached.write().unwrap_or_else(|e| e.into_inner());
+                match cached.as_mut().and_then(|c| {
+                    c.expires = Instant::now() + MIN_REFETCH;
+                    c.keys.get(kid).cloned()
+                }) {
+                    Some(key) => Ok(key),
+                    None => Err(error),
                 }
-                Err(error)
             }
         }
     }
@@ -85,7 +111,7 @@ impl JwksCache {
             .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
             .collect();
         let now = Instant::now();
-        Ok(Cached { keys, expires: now + max_age, fetched: now })
+        Ok(Cached { keys, expires: now + max_age })
     }
 }
 

@@ -93,7 +93,8 @@ async fn password(
     };
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified = state.hashes.run(move || Ok(passwords::verify(&password, stored.as_deref()))).await?;
+    let verified =
+        state.hashes.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
 
     let issuer = state.issuer.clone();
     db::run(&state.pool, move |conn| {

@@ -149,7 +149,7 @@ pub async fn register(
         .map_err(ApiError::InvalidScope)?
         .without(crate::domain::scope::ADMIN);
 
-    let hash = state.hashes.run(move || passwords::hash(password.expose())).await?;
+    let hash = state.hashes.run(move |memory| passwords::hash_with(password.expose(), memory)).await?;
     let issuer = state.issuer.clone();
     let (user, tokens) = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
@@ -264,13 +264,13 @@ pub async fn change_password(
     let stored = user.password_hash.clone();
     let hash = state
         .hashes
-        .run(move || {
-            if stored.is_some() && !passwords::verify(&old, stored.as_deref()) {
+        .run(move |memory| {
+            if stored.is_some() && !passwords::verify(&old, stored.as_deref(), memory) {
                 let mut errors = FieldErrors::new();
                 errors.insert("old_password", vec!["The old password is not correct.".into()]);
                 return Err(ApiError::Validation(errors));
             }
-            passwords::hash(new.expose())
+            passwords::hash_with(new.expose(), memory)
         })
         .await?;
     let keep_family = bearer.token.record.family_id.clone();

@@ -129,9 +129,8 @@ both_backends! {
     async fn id_tokens_failing_a_check_are_refused_with_the_reason(backend) {
         let social = spawn_social(backend).await;
         let app = &social.app;
-        // One fetch: the unknown kid comes right after it, inside the window in which
-        // unknown kids may not trigger another fetch (so garbage cannot hammer Google).
-        serve_jwks(&social.providers, "/google/certs", 1).await;
+        // The first token fetches the keys; the unknown kid fetches them once more.
+        serve_jwks(&social.providers, "/google/certs", 2).await;
         let client = social_client(app);
         let now = portcullis::time::now();
         let mut wrong_aud = google_claims("g-1", "a@example.com", true);
@@ -165,6 +164,40 @@ both_backends! {
             converted(app, &client, "google-oauth2", &token).await;
         }
         assert_eq!(user_count(app), 5);
+    }
+
+    async fn a_rotated_google_key_is_fetched_once_and_garbage_kids_are_not(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        let published = |keys: Value, times: u64| {
+            Mock::given(method("GET"))
+                .and(path("/google/certs"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(keys).insert_header("cache-control", "max-age=3600"))
+                .up_to_n_times(1)
+                .expect(times)
+        };
+        published(jwks(), 1).mount(&social.providers).await;
+        published(jwks_with(&[(false, KID), (true, "rotated")]), 1).mount(&social.providers).await;
+        let client = social_client(app);
+        converted(app, &client, "google-oauth2", &sign(&google_claims("g-1", "a@example.com", true), &GOOD)).await;
+        let rotated = Signing { kid: "rotated", other_key: true };
+        converted(app, &client, "google-oauth2", &sign(&google_claims("g-1", "a@example.com", true), &rotated)).await;
+        for garbage in ["garbage-1", "garbage-2", "garbage-3"] {
+            let token = sign(&google_claims("g-1", "a@example.com", true), &Signing { kid: garbage, other_key: true });
+            assert_oauth_error(convert(app, &client, "google-oauth2", &token).await, 400, "invalid_grant").await;
+        }
+    }
+
+    async fn inactive_users_cannot_convert(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let token = sign(&google_claims("g-off", "off@example.com", true), &GOOD);
+        let body = converted(app, &client, "google-oauth2", &token).await;
+        app.set_active(body["user"]["id"].as_i64().unwrap(), false);
+        let refused = assert_oauth_error(convert(app, &client, "google-oauth2", &token).await, 400, "invalid_grant").await;
+        assert!(text(&refused, "error_description").contains("disabled"));
     }
 
     async fn verified_email_links_to_the_password_user_and_unverified_is_refused(backend) {

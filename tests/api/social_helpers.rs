@@ -62,9 +62,21 @@ fn encoding_key(pem: &[u8]) -> EncodingKey {
 
 /// The JWKS publishing the provider key under `KID`.
 pub fn jwks() -> Value {
-    let mut jwk = Jwk::from_encoding_key(&encoding_key(PROVIDER_KEY), Algorithm::RS256).expect("jwk");
-    jwk.common.key_id = Some(KID.into());
-    serde_json::to_value(JwkSet { keys: vec![jwk] }).unwrap()
+    jwks_with(&[(false, KID)])
+}
+
+/// A JWKS publishing the provider key or (`true`) the other key under each kid.
+pub fn jwks_with(keys: &[(bool, &str)]) -> Value {
+    let keys = keys
+        .iter()
+        .map(|(other, kid)| {
+            let pem = if *other { OTHER_KEY } else { PROVIDER_KEY };
+            let mut jwk = Jwk::from_encoding_key(&encoding_key(pem), Algorithm::RS256).expect("jwk");
+            jwk.common.key_id = Some((*kid).into());
+            jwk
+        })
+        .collect();
+    serde_json::to_value(JwkSet { keys }).unwrap()
 }
 
 /// Serves the JWKS at `route`, expecting exactly `times` fetches.
