@@ -47,15 +47,11 @@ async fn authenticate(req: HttpRequest) -> Result<(Bearer, Option<User>), ApiErr
         })
     })?;
     let jti = claims.jti.clone();
-    let (record, user) = db::run(&state.pool, move |conn| {
-        let Some(record) = AccessRecord::find_by_jti(conn, &jti)? else { return Ok((None, None)) };
-        let user = match record.user_id {
-            Some(id) => User::find(conn, id)?,
-            None => None,
-        };
-        Ok((Some(record), user))
-    })
-    .await?;
+    let found = db::run(&state.pool, move |conn| Ok(AccessRecord::find_with_user(conn, &jti)?)).await?;
+    let (record, user) = match found {
+        Some((record, user)) => (Some(record), user),
+        None => (None, None),
+    };
     let record = record
         .filter(|r| r.revoked_at.is_none())
         .ok_or_else(|| ApiError::InvalidToken("The access token has been revoked.".into()))?;

@@ -2,7 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::schema::{access_tokens, refresh_tokens};
+use super::schema::{access_tokens, refresh_tokens, users};
+use super::users::User;
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -111,6 +112,19 @@ impl AccessRecord {
         access_tokens::table
             .filter(access_tokens::jti.eq(jti))
             .select(AccessRecord::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// The record and its user (if any) in one round trip: the Bearer extractor's query.
+    pub fn find_with_user(
+        conn: &mut DbConnection,
+        jti: &str,
+    ) -> QueryResult<Option<(AccessRecord, Option<User>)>> {
+        access_tokens::table
+            .left_join(users::table.on(users::id.nullable().eq(access_tokens::user_id)))
+            .filter(access_tokens::jti.eq(jti))
+            .select((AccessRecord::as_select(), Option::<User>::as_select()))
             .first(conn)
             .optional()
     }
