@@ -6,6 +6,7 @@
 #   BENCH_DURATION=2 BENCH_BACKENDS=sqlite BENCH_PROFILE=debug BENCH_SMOKE=1 bench/run.sh
 #                                      # CI smoke check: every scenario, no errors allowed,
 #                                      # docs/PERFORMANCE.md left alone
+#   BENCH_SCENARIOS=userinfo,introspect bench/run.sh   # a subset
 #
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test), trust auth.
 set -euo pipefail
@@ -19,6 +20,7 @@ smoke=${BENCH_SMOKE:-0}
 admin_url=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 server_port=${BENCH_SERVER_PORT:-18080}
 fake_port=${BENCH_FAKE_PORT:-18081}
+scenarios=${BENCH_SCENARIOS:-all}
 
 if [ "$profile" = release ]; then
   cargo build --release --locked -p portcullis -p portcullis-bench
@@ -76,9 +78,9 @@ for backend in $backends; do
     sleep 0.1
   done
 
-  args=(--base-url "http://127.0.0.1:$server_port" --client-id "$client_id" --client-secret "$client_secret"
+  args=(--base-url "http://127.0.0.1:$server_port" --client-id="$client_id" --client-secret="$client_secret"
         --user bench@example.com --password "load test passphrase 1" --concurrency "$concurrency"
-        --duration "$duration" --server-pid "$server_pid" --label "$backend" --fake-providers "127.0.0.1:$fake_port")
+        --duration "$duration" --scenario "$scenarios" --server-pid "$server_pid" --label "$backend" --fake-providers "127.0.0.1:$fake_port")
   [ "$backend" = "${backends%% *}" ] && args+=(--argon2-reference)
   [ "$smoke" = 1 ] && args+=(--fail-on-errors)
   "$bin/portcullis-bench" "${args[@]}" | tee -a "$results"
@@ -91,6 +93,10 @@ done
 
 if [ "$smoke" = 1 ]; then
   echo "bench smoke: every scenario ran without errors"
+  exit 0
+fi
+if [ "$scenarios" != all ]; then
+  echo "a subset of scenarios ran; docs/PERFORMANCE.md left alone"
   exit 0
 fi
 python3 bench/report.py "$results" "$duration" "$concurrency" > docs/PERFORMANCE.md

@@ -27,9 +27,12 @@ pub fn client_secret() -> String {
     format!("{SECRET_PREFIX}{}", token(32))
 }
 
-/// A client id: 128 bits is plenty for an identifier that is not a secret.
+/// A client id: 128 bits is plenty for an identifier that is not a secret. Hex, so it
+/// never starts with `-` (which command lines would take for a flag) or needs escaping.
 pub fn client_id() -> String {
-    token(16)
+    let mut buf = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
 }
 
 /// SHA-256 hex. The inputs are 256-bit random values, so a slow or salted hash would
