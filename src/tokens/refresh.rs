@@ -43,8 +43,10 @@ pub fn rotate(
     let refused = || ApiError::invalid_grant("The refresh token is invalid, expired or revoked.");
     let record =
         RefreshRecord::find_by_hash(conn, &random::sha256_hex(request.presented))?.ok_or_else(refused)?;
+    // Another client's token gets the same answer as an unknown one: saying "another
+    // client" would tell a foreign client that the token exists.
     if record.application_id != request.application.id {
-        return Err(ApiError::invalid_grant("The refresh token was issued to another client."));
+        return Err(refused());
     }
     if record.revoked_at.is_some() || record.expires_at <= now {
         return Err(refused());
