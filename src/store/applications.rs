@@ -58,14 +58,14 @@ impl Application {
     }
 
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Application>> {
-        applications::table.find(id).select(Application::as_select()).first(conn).optional()
+        applications::table.find(id).select(Application::as_select()).get_result(conn).optional()
     }
 
     pub fn find_by_client_id(conn: &mut DbConnection, client_id: &str) -> QueryResult<Option<Application>> {
         applications::table
             .filter(applications::client_id.eq(client_id))
             .select(Application::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 
@@ -74,7 +74,7 @@ impl Application {
         applications::table
             .filter(applications::client_id.eq(new.client_id))
             .select(Application::as_select())
-            .first(conn)
+            .get_result(conn)
     }
 
     pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Application>> {

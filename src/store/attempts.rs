@@ -28,7 +28,7 @@ pub fn count_since(
         .filter(auth_attempts::subject.eq(subject))
         .filter(auth_attempts::created_at.gt(since))
         .select((count_star(), min(auth_attempts::created_at)))
-        .first(conn)
+        .get_result(conn)
 }
 
 pub fn clear(conn: &mut DbConnection, kind: &str, subject: &str) -> QueryResult<usize> {

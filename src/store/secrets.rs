@@ -16,7 +16,7 @@ pub fn get_or_create(
         server_secrets::table
             .filter(server_secrets::name.eq(name))
             .select(server_secrets::value)
-            .first::<String>(conn)
+            .get_result::<String>(conn)
             .optional()
     };
     if let Some(value) = existing(conn)? {

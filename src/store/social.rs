@@ -44,7 +44,7 @@ impl SocialAccount {
             .filter(social_accounts::provider.eq(provider))
             .filter(social_accounts::uid.eq(uid))
             .select(SocialAccount::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 

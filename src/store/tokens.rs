@@ -68,12 +68,12 @@ impl RefreshRecord {
         refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(hash))
             .select(RefreshRecord::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<RefreshRecord>> {
-        refresh_tokens::table.find(id).select(RefreshRecord::as_select()).first(conn).optional()
+        refresh_tokens::table.find(id).select(RefreshRecord::as_select()).get_result(conn).optional()
     }
 
     pub fn insert(conn: &mut DbConnection, new: &NewRefresh<'_>) -> QueryResult<i64> {
@@ -81,7 +81,7 @@ impl RefreshRecord {
         refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(new.token_hash))
             .select(refresh_tokens::id)
-            .first(conn)
+            .get_result(conn)
     }
 
     /// Marks the token used if nobody else has: the row count decides a race.
@@ -102,7 +102,7 @@ impl RefreshRecord {
         refresh_tokens::table
             .filter(refresh_tokens::parent_id.eq(parent_id))
             .select(RefreshRecord::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 }
@@ -112,7 +112,7 @@ impl AccessRecord {
         access_tokens::table
             .filter(access_tokens::jti.eq(jti))
             .select(AccessRecord::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 
@@ -125,7 +125,7 @@ impl AccessRecord {
             .left_join(users::table.on(users::id.nullable().eq(access_tokens::user_id)))
             .filter(access_tokens::jti.eq(jti))
             .select((AccessRecord::as_select(), Option::<User>::as_select()))
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 

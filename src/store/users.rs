@@ -36,11 +36,11 @@ pub struct NewUser<'a> {
 
 impl User {
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
-        users::table.find(id).select(User::as_select()).first(conn).optional()
+        users::table.find(id).select(User::as_select()).get_result(conn).optional()
     }
 
     pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
-        users::table.filter(users::email.eq(email)).select(User::as_select()).first(conn).optional()
+        users::table.filter(users::email.eq(email)).select(User::as_select()).get_result(conn).optional()
     }
 
     /// Password sign-in accepts the email (case-insensitive) or the exact username.
@@ -66,7 +66,7 @@ impl User {
     /// on both backends without RETURNING).
     pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> QueryResult<User> {
         diesel::insert_into(users::table).values(new).execute(conn)?;
-        users::table.filter(users::username.eq(new.username)).select(User::as_select()).first(conn)
+        users::table.filter(users::username.eq(new.username)).select(User::as_select()).get_result(conn)
     }
 
     /// A username not yet taken, derived from `base` (an email's local part or a name).
