@@ -6,6 +6,7 @@ pub mod keys;
 pub mod random;
 pub mod refresh;
 pub mod revocation;
+mod verified;
 
 pub use issuer::{Family, Grant, TokenIssuer, TokenResponse};
 pub use keys::{AccessClaims, KeyStore};
