@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod group_commit;
 pub mod manage;
 pub mod metrics;
 pub mod params;

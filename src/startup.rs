@@ -14,6 +14,7 @@ use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::ApiError;
+use crate::group_commit::Writes;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::routes;
@@ -88,6 +89,7 @@ impl Application {
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
+            writes: Writes::start(&settings.database_url, &pool),
             settings: settings.clone(),
             keys: keys.clone(),
             issuer,

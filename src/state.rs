@@ -5,12 +5,15 @@ use std::sync::Arc;
 use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
 use crate::db::DbPool;
+use crate::group_commit::Writes;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::tokens::{KeyStore, TokenIssuer};
 
 pub struct AppState {
     pub pool: DbPool,
+    /// Where work that writes runs (group commit on SQLite).
+    pub writes: Writes,
     pub settings: Arc<Settings>,
     pub keys: Arc<KeyStore>,
     pub issuer: Arc<TokenIssuer>,

@@ -110,28 +110,30 @@ async fn convert(
     let profile = provider.verify(credential, conversion.nonce.as_deref()).await?;
 
     let issuer = state.issuer.clone();
-    db::run(&state.pool, move |conn| {
-        let user = social::link_or_create(conn, &profile)?;
-        if !user.is_active {
-            return Err(ApiError::invalid_grant("The user account is disabled."));
-        }
-        let scope = user_scope(conversion.scope.as_deref(), &user)?;
-        let tokens = conn.transaction(|conn| {
-            User::touch_last_login(conn, user.id, crate::time::now())?;
-            issuer.issue(
-                conn,
-                Grant {
-                    grant_type: grant,
-                    application: &app,
-                    user_id: Some(user.id),
-                    scope: &scope,
-                    family: Family::New,
-                },
-            )
-        })?;
-        Ok((tokens, user))
-    })
-    .await
+    state
+        .writes
+        .run(move |conn| {
+            let user = social::link_or_create(conn, &profile)?;
+            if !user.is_active {
+                return Err(ApiError::invalid_grant("The user account is disabled."));
+            }
+            let scope = user_scope(conversion.scope.as_deref(), &user)?;
+            let tokens = conn.transaction(|conn| {
+                User::touch_last_login(conn, user.id, crate::time::now())?;
+                issuer.issue(
+                    conn,
+                    Grant {
+                        grant_type: grant,
+                        application: &app,
+                        user_id: Some(user.id),
+                        scope: &scope,
+                        family: Family::New,
+                    },
+                )
+            })?;
+            Ok((tokens, user))
+        })
+        .await
 }
 
 fn no_store(body: impl Serialize) -> HttpResponse {
@@ -203,7 +205,7 @@ pub async fn disconnect_backend(
         None => None,
     };
     let user = bearer.user;
-    db::run(&state.pool, move |conn| {
+    state.writes.run(move |conn| {
         db::write_transaction(conn, |conn| {
             let links = SocialAccount::for_user(conn, user.id)?;
             let target = links

@@ -6,7 +6,6 @@ use diesel::Connection;
 
 use crate::auth::bearer::{bearer_token, UserBearer};
 use crate::auth::client::ClientCredentials;
-use crate::db;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -24,17 +23,19 @@ pub async fn revoke_token(
         // are answered 200 like any other, so the endpoint reveals nothing.
         let client = ClientCredentials::required(&req, &params)?;
         let hint = params.get("token_type_hint").map(str::to_owned);
-        db::run(&state.pool, move |conn| {
-            let app = client.authenticate(conn)?;
-            match revocation::find(conn, &keys, &token, hint.as_deref())? {
-                Some(found) if found.application_id() == app.id => match found {
-                    FoundToken::Access { record, .. } => revocation::revoke_access(conn, &record, false),
-                    FoundToken::Refresh(record) => revocation::revoke_refresh(conn, &record),
-                },
-                _ => Ok(()),
-            }
-        })
-        .await?;
+        state
+            .writes
+            .run(move |conn| {
+                let app = client.authenticate(conn)?;
+                match revocation::find(conn, &keys, &token, hint.as_deref())? {
+                    Some(found) if found.application_id() == app.id => match found {
+                        FoundToken::Access { record, .. } => revocation::revoke_access(conn, &record, false),
+                        FoundToken::Refresh(record) => revocation::revoke_refresh(conn, &record),
+                    },
+                    _ => Ok(()),
+                }
+            })
+            .await?;
         return Ok(HttpResponse::Ok().finish());
     }
     // drf-social-oauth2: the Bearer access token and its refresh token.
@@ -44,18 +45,20 @@ pub async fn revoke_token(
         })?
         .to_owned();
     let client = ClientCredentials::required(&req, &params)?;
-    db::run(&state.pool, move |conn| {
-        let app = client.identify(conn)?;
-        if let Some(FoundToken::Access { record, .. }) =
-            revocation::find(conn, &keys, &token, Some("access_token"))?
-        {
-            if record.application_id == app.id {
-                revocation::revoke_access(conn, &record, true)?;
+    state
+        .writes
+        .run(move |conn| {
+            let app = client.identify(conn)?;
+            if let Some(FoundToken::Access { record, .. }) =
+                revocation::find(conn, &keys, &token, Some("access_token"))?
+            {
+                if record.application_id == app.id {
+                    revocation::revoke_access(conn, &record, true)?;
+                }
             }
-        }
-        Ok(())
-    })
-    .await?;
+            Ok(())
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -68,14 +71,16 @@ async fn invalidate(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = bearer.user.id;
     let client = ClientCredentials::required(&req, &params)?;
-    db::run(&state.pool, move |conn| {
-        let app = client.identify(conn)?;
-        conn.transaction(|conn| {
-            revoke::user_application(conn, user_id, app.id, access_too, crate::time::now())
-        })?;
-        Ok(())
-    })
-    .await?;
+    state
+        .writes
+        .run(move |conn| {
+            let app = client.identify(conn)?;
+            conn.transaction(|conn| {
+                revoke::user_application(conn, user_id, app.id, access_too, crate::time::now())
+            })?;
+            Ok(())
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -97,51 +97,53 @@ async fn password(
         state.hashes.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
 
     let issuer = state.issuer.clone();
-    db::run(&state.pool, move |conn| {
-        let Some(user) = user.filter(|_| verified) else {
-            throttle::record_login_failure(conn, &login, &address)?;
-            audit::record(
-                conn,
-                NewAuditEvent {
-                    action: "login.failed",
-                    target_type: "user",
-                    ip: Some(&address),
-                    ..Default::default()
-                },
-            )?;
-            return Err(ApiError::invalid_grant("Invalid credentials given."));
-        };
-        if !user.is_active {
-            return Err(ApiError::invalid_grant("The user account is disabled."));
-        }
-        let scope = user_scope(raw_scope.as_deref(), &user)?;
-        throttle::record_login_success(conn, &login)?;
-        conn.transaction(|conn| {
-            User::touch_last_login(conn, user.id, crate::time::now())?;
-            audit::record(
-                conn,
-                NewAuditEvent {
-                    actor_user_id: Some(user.id),
-                    action: "login.password",
-                    target_type: "application",
-                    target_id: &app.client_id,
-                    ip: Some(&address),
-                    ..Default::default()
-                },
-            )?;
-            issuer.issue(
-                conn,
-                Grant {
-                    grant_type: GrantType::Password,
-                    application: &app,
-                    user_id: Some(user.id),
-                    scope: &scope,
-                    family: Family::New,
-                },
-            )
+    state
+        .writes
+        .run(move |conn| {
+            let Some(user) = user.filter(|_| verified) else {
+                throttle::record_login_failure(conn, &login, &address)?;
+                audit::record(
+                    conn,
+                    NewAuditEvent {
+                        action: "login.failed",
+                        target_type: "user",
+                        ip: Some(&address),
+                        ..Default::default()
+                    },
+                )?;
+                return Err(ApiError::invalid_grant("Invalid credentials given."));
+            };
+            if !user.is_active {
+                return Err(ApiError::invalid_grant("The user account is disabled."));
+            }
+            let scope = user_scope(raw_scope.as_deref(), &user)?;
+            throttle::record_login_success(conn, &login)?;
+            conn.transaction(|conn| {
+                User::touch_last_login(conn, user.id, crate::time::now())?;
+                audit::record(
+                    conn,
+                    NewAuditEvent {
+                        actor_user_id: Some(user.id),
+                        action: "login.password",
+                        target_type: "application",
+                        target_id: &app.client_id,
+                        ip: Some(&address),
+                        ..Default::default()
+                    },
+                )?;
+                issuer.issue(
+                    conn,
+                    Grant {
+                        grant_type: GrantType::Password,
+                        application: &app,
+                        user_id: Some(user.id),
+                        scope: &scope,
+                        family: Family::New,
+                    },
+                )
+            })
         })
-    })
-    .await
+        .await
 }
 
 async fn refresh_token(
@@ -153,7 +155,7 @@ async fn refresh_token(
     let raw_scope = params.get("scope").map(str::to_owned);
     let grace = state.settings.refresh_reuse_grace;
     let issuer = state.issuer.clone();
-    db::run(&state.pool, move |conn| {
+    state.writes.run(move |conn| {
         let app = authorized_client(conn, &client, GrantType::RefreshToken)?;
         let request = RotateRequest { application: &app, presented: &presented, scope: raw_scope.as_deref(), grace };
         match refresh::rotate(conn, &issuer, request)? {
@@ -186,29 +188,31 @@ async fn client_credentials(
 ) -> Result<TokenResponse, ApiError> {
     let raw_scope = params.get("scope").map(str::to_owned);
     let issuer = state.issuer.clone();
-    db::run(&state.pool, move |conn| {
-        let app = authorized_client(conn, &client, GrantType::ClientCredentials)?;
-        if app.client_type() != ClientType::Confidential {
-            return Err(ApiError::UnauthorizedClient(
-                "Only confidential clients may use client_credentials.".into(),
-            ));
-        }
-        let scope = Scope::requested(raw_scope.as_deref()).map_err(ApiError::InvalidScope)?;
-        if scope.contains(ADMIN) {
-            return Err(ApiError::InvalidScope("The 'admin' scope is reserved to staff users.".into()));
-        }
-        conn.transaction(|conn| {
-            issuer.issue(
-                conn,
-                Grant {
-                    grant_type: GrantType::ClientCredentials,
-                    application: &app,
-                    user_id: None,
-                    scope: &scope,
-                    family: Family::None,
-                },
-            )
+    state
+        .writes
+        .run(move |conn| {
+            let app = authorized_client(conn, &client, GrantType::ClientCredentials)?;
+            if app.client_type() != ClientType::Confidential {
+                return Err(ApiError::UnauthorizedClient(
+                    "Only confidential clients may use client_credentials.".into(),
+                ));
+            }
+            let scope = Scope::requested(raw_scope.as_deref()).map_err(ApiError::InvalidScope)?;
+            if scope.contains(ADMIN) {
+                return Err(ApiError::InvalidScope("The 'admin' scope is reserved to staff users.".into()));
+            }
+            conn.transaction(|conn| {
+                issuer.issue(
+                    conn,
+                    Grant {
+                        grant_type: GrantType::ClientCredentials,
+                        application: &app,
+                        user_id: None,
+                        scope: &scope,
+                        family: Family::None,
+                    },
+                )
+            })
         })
-    })
-    .await
+        .await
 }

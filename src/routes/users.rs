@@ -151,37 +151,40 @@ pub async fn register(
 
     let hash = state.hashes.run(move |memory| passwords::hash_with(password.expose(), memory)).await?;
     let issuer = state.issuer.clone();
-    let (user, tokens) = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let username = match username {
-                Some(u) => {
-                    if User::username_taken(conn, &u)? {
-                        let mut errors = FieldErrors::new();
-                        errors.insert("username", vec!["A user with that username already exists.".into()]);
-                        return Err(ApiError::Validation(errors));
+    let (user, tokens) = state
+        .writes
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let username = match username {
+                    Some(u) => {
+                        if User::username_taken(conn, &u)? {
+                            let mut errors = FieldErrors::new();
+                            errors
+                                .insert("username", vec!["A user with that username already exists.".into()]);
+                            return Err(ApiError::Validation(errors));
+                        }
+                        u
                     }
-                    u
-                }
-                None => User::unique_username(conn, email.local_part())?,
-            };
-            let user = insert_user(conn, &email, &username, &hash, &first_name, &last_name)?;
-            let tokens = match &app {
-                Some(app) => Some(issuer.issue(
-                    conn,
-                    Grant {
-                        grant_type: GrantType::Password,
-                        application: app,
-                        user_id: Some(user.id),
-                        scope: &scope,
-                        family: Family::New,
-                    },
-                )?),
-                None => None,
-            };
-            Ok((user, tokens))
+                    None => User::unique_username(conn, email.local_part())?,
+                };
+                let user = insert_user(conn, &email, &username, &hash, &first_name, &last_name)?;
+                let tokens = match &app {
+                    Some(app) => Some(issuer.issue(
+                        conn,
+                        Grant {
+                            grant_type: GrantType::Password,
+                            application: app,
+                            user_id: Some(user.id),
+                            scope: &scope,
+                            family: Family::New,
+                        },
+                    )?),
+                    None => None,
+                };
+                Ok((user, tokens))
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(Registered { user: UserView::from(&user), tokens }))
@@ -240,11 +243,13 @@ pub async fn update_me(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let user = db::run(&state.pool, move |conn| {
-        User::set_names(conn, user.id, &user.first_name, &user.last_name)?;
-        Ok(user)
-    })
-    .await?;
+    let user = state
+        .writes
+        .run(move |conn| {
+            User::set_names(conn, user.id, &user.first_name, &user.last_name)?;
+            Ok(user)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
@@ -274,14 +279,16 @@ pub async fn change_password(
         })
         .await?;
     let keep_family = bearer.token.record.family_id.clone();
-    db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            User::set_password_hash(conn, user.id, &hash)?;
-            revoke::user_families_except(conn, user.id, keep_family.as_deref(), crate::time::now())?;
-            Ok(())
+    state
+        .writes
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                User::set_password_hash(conn, user.id, &hash)?;
+                revoke::user_families_except(conn, user.id, keep_family.as_deref(), crate::time::now())?;
+                Ok(())
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
