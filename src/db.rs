@@ -42,10 +42,12 @@ impl ManageConnection for Manager {
                 let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the single writer; the busy timeout makes
                 // writers queue instead of failing; NORMAL is durable across process
-                // crashes in WAL mode, which is what a token server needs.
+                // crashes in WAL mode, which is what a token server needs. Savepoints
+                // journal pages to a temporary file unless temp_store is memory.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))

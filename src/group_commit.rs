@@ -16,9 +16,11 @@
 //! every job of the batch answers 503 and none of its writes are kept.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Weak};
+use std::time::Duration;
 
 use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::r2d2;
 use diesel::Connection;
 use tokio::sync::oneshot;
 
@@ -29,10 +31,14 @@ use crate::error::ApiError;
 /// More jobs than this wait for the next batch, so one commit stays short.
 const MAX_BATCH: usize = 64;
 
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
 #[derive(Clone)]
 pub enum Writes {
     Pool(DbPool),
-    Batched(mpsc::Sender<Box<dyn Job>>),
+    /// The queue, and a token whose last drop stops the checkpointer.
+    Batched(mpsc::Sender<Box<dyn Job>>, Arc<()>),
 }
 
 impl Writes {
@@ -43,11 +49,17 @@ impl Writes {
             DatabaseUrl::Sqlite(_) => {
                 let (sender, receiver) = mpsc::channel();
                 let url = url.clone();
+                let alive = Arc::new(());
+                let (writer_url, weak) = (url.clone(), Arc::downgrade(&alive));
                 std::thread::Builder::new()
                     .name("sqlite-writer".into())
-                    .spawn(move || writer_loop(&url, &receiver))
+                    .spawn(move || writer_loop(&writer_url, &receiver))
                     .expect("spawning the SQLite writer thread");
-                Writes::Batched(sender)
+                std::thread::Builder::new()
+                    .name("sqlite-checkpoint".into())
+                    .spawn(move || checkpoint_loop(&url, &weak))
+                    .expect("spawning the SQLite checkpoint thread");
+                Writes::Batched(sender, alive)
             }
         }
     }
@@ -60,7 +72,7 @@ impl Writes {
     {
         match self {
             Writes::Pool(pool) => db::run(pool, work).await,
-            Writes::Batched(sender) => {
+            Writes::Batched(sender, _) => {
                 let (done, answer) = oneshot::channel();
                 sender
                     .send(Box::new(Pending { work, done }))
@@ -119,7 +131,13 @@ fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         if conn.is_none() {
-            match db::connect(url) {
+            match db::connect(url).and_then(|mut c| {
+                // The checkpointer thread copies the WAL back; checkpointing on this
+                // thread at every 1000 pages stalled every queued request behind an
+                // fsync. The high limit is only a backstop should that thread die.
+                c.batch_execute("PRAGMA wal_autocheckpoint = 4000").map_err(r2d2::Error::QueryError)?;
+                Ok(c)
+            }) {
                 Ok(c) => conn = Some(c),
                 Err(error) => {
                     tracing::error!(%error, "SQLite writer cannot open the database");
@@ -179,4 +197,22 @@ fn commit_batch(conn: &mut DbConnection, batch: Vec<Box<dyn Job>>) -> bool {
         job.fail(not_committed());
     }
     committed
+}
+
+/// Copies the WAL back into the database beside the writer (PASSIVE: it never blocks
+/// the writer or readers, and takes what it can), until the server's state is dropped.
+fn checkpoint_loop(url: &DatabaseUrl, alive: &Weak<()>) {
+    let mut conn: Option<DbConnection> = None;
+    while alive.strong_count() > 0 {
+        std::thread::park_timeout(CHECKPOINT_INTERVAL);
+        if conn.is_none() {
+            conn = db::connect(url).ok();
+        }
+        if let Some(c) = conn.as_mut() {
+            if let Err(error) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+                tracing::warn!(%error, "WAL checkpoint failed");
+                conn = None;
+            }
+        }
+    }
 }
