@@ -1,6 +1,7 @@
 //! Portcullis: an OAuth2 authorization server speaking the drf-social-oauth2 API.
 
 pub mod auth;
+pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,6 +1,7 @@
 //! HTTP routes, one file per endpoint family. Handlers read the request, call the
 //! domain and store, and shape the response.
 
+pub mod authorize;
 pub mod convert;
 pub mod discovery;
 pub mod health;
@@ -17,6 +18,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/auth")
             .route("/token", web::post().to(token::token))
+            .service(
+                web::resource("/authorize")
+                    .route(web::get().to(authorize::show))
+                    .route(web::post().to(authorize::submit))
+                    .default_service(web::to(method_not_allowed)),
+            )
             .route("/revoke-token", web::post().to(revoke::revoke_token))
             .route("/invalidate-sessions", web::post().to(revoke::invalidate_sessions))
             .route("/invalidate-refresh-tokens", web::post().to(revoke::invalidate_refresh_tokens))

@@ -6,6 +6,7 @@ use diesel::Connection;
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_ip::client_ip_text;
 use crate::auth::passwords;
+use crate::browser::oauth;
 use crate::db::{self, DbConnection};
 use crate::domain::scope::ADMIN;
 use crate::domain::{ClientType, GrantType, Scope};
@@ -34,13 +35,9 @@ pub async fn token(
         GrantType::Password => password(&req, params, client, &state).await?,
         GrantType::RefreshToken => refresh_token(params, client, &state).await?,
         GrantType::ClientCredentials => client_credentials(params, client, &state).await?,
+        GrantType::AuthorizationCode => authorization_code(params, client, &state).await?,
         GrantType::ConvertToken => return convert::convert_grant(client, &params, &state).await,
         GrantType::TokenExchange => return convert::token_exchange(client, &params, &state).await,
-        other => {
-            return Err(ApiError::UnsupportedGrantType(format!(
-                "The grant type '{other}' is not available yet."
-            )))
-        }
     };
     Ok(response.into_response())
 }
@@ -179,6 +176,44 @@ async fn refresh_token(
         }
     })
     .await
+}
+
+/// Exchanges a code from `/auth/authorize` (checked by oxide-auth, PKCE included) for
+/// a token pair that starts a new refresh family.
+async fn authorization_code(
+    params: Params,
+    client: ClientCredentials,
+    state: &AppState,
+) -> Result<TokenResponse, ApiError> {
+    let code = params.require("code")?.to_owned();
+    let redirect_uri = params.require("redirect_uri")?.to_owned();
+    let verifier = params.get("code_verifier").map(str::to_owned);
+    let issuer = state.issuer.clone();
+    state
+        .writes
+        .run(move |conn| {
+            let app = authorized_client(conn, &client, GrantType::AuthorizationCode)?;
+            // Not in the issuing transaction: a code is spent by any attempt to use it,
+            // including one with the wrong verifier.
+            let exchanged = oauth::exchange(conn, &app, &code, &redirect_uri, verifier.as_deref())?;
+            let user = User::find(conn, exchanged.user_id)?
+                .filter(|u| u.is_active)
+                .ok_or_else(|| ApiError::invalid_grant("The user account is disabled."))?;
+            let scope = if user.is_staff { exchanged.scope } else { exchanged.scope.without(ADMIN) };
+            conn.transaction(|conn| {
+                issuer.issue(
+                    conn,
+                    Grant {
+                        grant_type: GrantType::AuthorizationCode,
+                        application: &app,
+                        user_id: Some(user.id),
+                        scope: &scope,
+                        family: Family::New,
+                    },
+                )
+            })
+        })
+        .await
 }
 
 async fn client_credentials(

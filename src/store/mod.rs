@@ -4,6 +4,7 @@
 pub mod applications;
 pub mod attempts;
 pub mod audit;
+pub mod browser;
 pub mod keys;
 pub mod schema;
 pub mod secrets;

@@ -119,6 +119,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    authorization_codes (id) {
+        id -> BigInt,
+        code_hash -> Text,
+        application_id -> BigInt,
+        user_id -> BigInt,
+        redirect_uri -> Text,
+        scope -> Text,
+        pkce -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    browser_sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        user_id -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(refresh_tokens -> applications (application_id));
 diesel::joinable!(access_tokens -> applications (application_id));
@@ -134,4 +158,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_attempts,
     social_accounts,
     audit_events,
+    authorization_codes,
+    browser_sessions,
 );

@@ -10,6 +10,7 @@ mod command_line;
 mod lifecycle;
 mod operations;
 
+mod browser;
 mod grants;
 mod password_grant;
 mod refresh_tokens;

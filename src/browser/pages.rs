@@ -1,0 +1,60 @@
+//! The server-rendered pages (templates in `src/browser/templates`, HTML-escaped by
+//! askama). Every page is small, works without JavaScript and is never cached.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use askama::Template;
+
+use crate::error::ApiError;
+
+pub struct ProviderLink {
+    pub href: String,
+    pub label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct SignIn<'a> {
+    pub app_name: &'a str,
+    pub action: &'a str,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub message: Option<&'a str>,
+    pub providers: Vec<ProviderLink>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct Consent<'a> {
+    pub app_name: &'a str,
+    pub user_name: &'a str,
+    pub scopes: Vec<&'a str>,
+    pub action: &'a str,
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub heading: &'a str,
+    pub message: &'a str,
+}
+
+/// A rendered page with the status and the headers every page carries.
+pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, ApiError> {
+    let body = page.render().map_err(ApiError::internal)?;
+    Ok(HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        // Nobody may frame the sign-in or consent page (clickjacking).
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ))
+        .body(body))
+}
+
+pub fn error(status: StatusCode, heading: &str, message: &str) -> Result<HttpResponse, ApiError> {
+    render(status, &ErrorPage { heading, message })
+}

@@ -1,0 +1,99 @@
+//! The browser's cookie, the sign-in session it may carry, and CSRF tokens bound to it.
+//!
+//! Every browser that reaches a page gets a random cookie; signing in stores the
+//! SHA-256 of a new cookie value (a fresh value, so a cookie planted before sign-in is
+//! worth nothing after it). A form's CSRF token is an HMAC of the cookie under the
+//! server secret: a page from another site can make the browser send the cookie, but
+//! cannot read the token to put in the form.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::db::DbConnection;
+use crate::store::browser::{self, NewSession};
+use crate::store::users::User;
+use crate::tokens::random;
+
+pub const COOKIE: &str = "portcullis_session";
+/// A browser stays signed in this long (then signs in again).
+pub const SESSION_TTL_SECS: i64 = 14 * 24 * 3600;
+
+/// The cookie value a request carries, or a new one to set.
+pub struct Browser {
+    pub token: String,
+    /// True when the response must set the cookie.
+    pub fresh: bool,
+}
+
+impl Browser {
+    pub fn from_request(req: &HttpRequest) -> Self {
+        match req.cookie(COOKIE).map(|c| c.value().to_owned()).filter(|v| well_formed(v)) {
+            Some(token) => Self { token, fresh: false },
+            None => Self::new_cookie(),
+        }
+    }
+
+    pub fn new_cookie() -> Self {
+        Self { token: random::token(32), fresh: true }
+    }
+
+    pub fn cookie(&self, secure: bool) -> Cookie<'static> {
+        Cookie::build(COOKIE, self.token.clone())
+            .path("/auth")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(secure)
+            .max_age(actix_web::cookie::time::Duration::seconds(SESSION_TTL_SECS))
+            .finish()
+    }
+
+    pub fn csrf_token(&self, secret: &SecretString) -> String {
+        hex::encode(self.mac(secret).finalize().into_bytes())
+    }
+
+    pub fn csrf_matches(&self, secret: &SecretString, presented: &str) -> bool {
+        let Ok(presented) = hex::decode(presented) else { return false };
+        self.mac(secret).finalize().into_bytes().ct_eq(presented.as_slice()).into()
+    }
+
+    fn mac(&self, secret: &SecretString) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"csrf:");
+        mac.update(self.token.as_bytes());
+        mac
+    }
+
+    /// The active user this browser is signed in as.
+    pub fn user(&self, conn: &mut DbConnection) -> diesel::QueryResult<Option<User>> {
+        let now = crate::time::now();
+        let Some(user_id) = browser::session_user(conn, &random::sha256_hex(&self.token), now)? else {
+            return Ok(None);
+        };
+        Ok(User::find(conn, user_id)?.filter(|u| u.is_active))
+    }
+
+    /// Signs `user_id` in on a new cookie value; the caller sets the returned cookie.
+    pub fn sign_in(conn: &mut DbConnection, user_id: i64) -> diesel::QueryResult<Browser> {
+        let browser = Browser::new_cookie();
+        let now = crate::time::now();
+        browser::create_session(
+            conn,
+            &NewSession {
+                token_hash: &random::sha256_hex(&browser.token),
+                user_id,
+                created_at: now,
+                expires_at: now + SESSION_TTL_SECS,
+            },
+        )?;
+        Ok(browser)
+    }
+}
+
+fn well_formed(value: &str) -> bool {
+    value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

@@ -1,0 +1,226 @@
+//! `GET|POST /auth/authorize`: the sign-in and consent pages of the authorization-code
+//! flow (SPEC §6). GET shows what the browser needs next; POST takes the sign-in form
+//! or the consent decision, always behind a CSRF check. The forms post back to the
+//! same URL, so the pending request travels in the query string, never in the session.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::Connection;
+
+use crate::auth::client_ip::client_ip_text;
+use crate::auth::passwords;
+use crate::browser::oauth::{self, Authorization};
+use crate::browser::pages::{self, Consent, SignIn};
+use crate::browser::session::Browser;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::state::AppState;
+use crate::store::applications::Application;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::users::User;
+use crate::throttle;
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let browser = Browser::from_request(&req);
+    let outcome = run_flow(&req, &state, &browser, None).await?;
+    respond(&req, &state, &browser, outcome, None)
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let browser = Browser::from_request(&req);
+    let csrf_ok = !browser.fresh
+        && params.get("csrf_token").is_some_and(|t| browser.csrf_matches(&state.secret_key, t));
+    if !csrf_ok {
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The form was not sent from this sign-in page (or your browser blocks cookies). Go back, reload the page and try again.",
+        );
+    }
+    if let Some(login) = params.get("username") {
+        let password = params.get("password").unwrap_or_default().to_owned();
+        return sign_in(&req, &state, login.trim().to_owned(), password).await;
+    }
+    let decision = if params.get("allow").is_some() {
+        Some(true)
+    } else if params.get("deny").is_some() {
+        Some(false)
+    } else {
+        return Err(ApiError::InvalidRequest("Expected a sign-in form or an allow/deny decision.".into()));
+    };
+    let outcome = run_flow(&req, &state, &browser, decision).await?;
+    respond(&req, &state, &browser, outcome, None)
+}
+
+/// What the flow decided, with what the pages need to show it.
+struct Outcome {
+    app: Option<Application>,
+    user: Option<User>,
+    decision: Authorization,
+}
+
+async fn run_flow(
+    req: &HttpRequest,
+    state: &AppState,
+    browser: &Browser,
+    decision: Option<bool>,
+) -> Result<Outcome, ApiError> {
+    let query = req.query_string().to_owned();
+    let client_id = query_value(&query, "client_id");
+    let token = browser.token.clone();
+    state
+        .writes
+        .run(move |conn| {
+            let app = match client_id {
+                Some(id) => Application::find_by_client_id(conn, &id)?,
+                None => None,
+            };
+            let user = Browser { token, fresh: false }.user(conn)?;
+            // A decision needs someone to have made it.
+            let decision = decision.filter(|_| user.is_some());
+            let decided = oauth::authorize(
+                conn,
+                app.as_ref(),
+                &query,
+                user.as_ref().map(|u| (u.id, u.is_staff)),
+                decision,
+            )?;
+            Ok(Outcome { app, user, decision: decided })
+        })
+        .await
+}
+
+fn respond(
+    req: &HttpRequest,
+    state: &AppState,
+    browser: &Browser,
+    outcome: Outcome,
+    message: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let action = format!("/auth/authorize?{}", req.query_string());
+    let csrf_token = browser.csrf_token(&state.secret_key);
+    let app_name = outcome.app.as_ref().map(|a| a.name.as_str()).unwrap_or_default();
+    let mut response = match outcome.decision {
+        Authorization::Refused => pages::error(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is not valid",
+            "The application is unknown, or the address it asked to return to is not registered for it.",
+        )?,
+        Authorization::Redirect(url) => {
+            HttpResponse::Found().insert_header((header::LOCATION, url.as_str())).finish()
+        }
+        Authorization::SignIn => pages::render(
+            if message.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK },
+            &SignIn {
+                app_name,
+                action: &action,
+                csrf_token: &csrf_token,
+                username: "",
+                message,
+                providers: Vec::new(),
+            },
+        )?,
+        Authorization::Consent { scope } => {
+            let user_name =
+                outcome.user.as_ref().map(|u| u.email.as_deref().unwrap_or(&u.username)).unwrap_or_default();
+            pages::render(
+                StatusCode::OK,
+                &Consent {
+                    app_name,
+                    user_name,
+                    scopes: scope.split_whitespace().collect(),
+                    action: &action,
+                    csrf_token: &csrf_token,
+                },
+            )?
+        }
+    };
+    if browser.fresh {
+        response
+            .add_cookie(&browser.cookie(state.settings.issuer.starts_with("https://")))
+            .map_err(ApiError::internal)?;
+    }
+    Ok(response)
+}
+
+/// Checks the password exactly as the password grant does (same throttle, same dummy
+/// hash for unknown users), then signs the browser in on a fresh cookie.
+async fn sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    login: String,
+    password: String,
+) -> Result<HttpResponse, ApiError> {
+    let address = client_ip_text(req, &state.settings.trusted_proxies);
+    let throttle_settings = state.settings.throttle.clone();
+    let user = {
+        let (login, address) = (login.clone(), address.clone());
+        crate::db::run(&state.pool, move |conn| {
+            throttle::check_login(conn, &throttle_settings, &login, &address)?;
+            Ok(User::find_by_login(conn, &login)?)
+        })
+        .await?
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verified =
+        state.hashes.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
+    let signed_in = state
+        .writes
+        .run(move |conn| {
+            let Some(user) = user.filter(|u| verified && u.is_active) else {
+                throttle::record_login_failure(conn, &login, &address)?;
+                audit::record(
+                    conn,
+                    NewAuditEvent {
+                        action: "login.failed",
+                        target_type: "user",
+                        ip: Some(&address),
+                        ..Default::default()
+                    },
+                )?;
+                return Ok(None);
+            };
+            throttle::record_login_success(conn, &login)?;
+            conn.transaction(|conn| {
+                User::touch_last_login(conn, user.id, crate::time::now())?;
+                audit::record(
+                    conn,
+                    NewAuditEvent {
+                        actor_user_id: Some(user.id),
+                        action: "login.browser",
+                        target_type: "user",
+                        target_id: &user.id.to_string(),
+                        ip: Some(&address),
+                        ..Default::default()
+                    },
+                )?;
+                Ok::<_, ApiError>(Some(Browser::sign_in(conn, user.id)?))
+            })
+        })
+        .await?;
+    match signed_in {
+        Some(browser) => {
+            let outcome = run_flow(req, state, &browser, None).await?;
+            respond(req, state, &browser, outcome, None)
+        }
+        None => {
+            let browser = Browser::from_request(req);
+            let outcome = run_flow(req, state, &browser, None).await?;
+            respond(
+                req,
+                state,
+                &browser,
+                outcome,
+                Some("Those credentials are not correct, or the account is disabled."),
+            )
+        }
+    }
+}
+
+fn query_value(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,344 @@
+//! The authorization-code flow as a browser and a single-page app go through it
+//! (SPEC §6): sign-in page, consent, redirect with a code, PKCE exchange.
+
+use base64::Engine;
+use portcullis::domain::{ClientType, GrantType};
+use reqwest::header;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::both_backends;
+use crate::helpers::{assert_oauth_error, spawn_app, text, TestApp, TestClient};
+
+pub const REDIRECT: &str = "http://localhost:3000/callback";
+const EMAIL: &str = "reader@example.com";
+const PASSWORD: &str = "correct horse battery";
+
+/// What a browser keeps between requests: our session cookie, nothing else.
+pub struct Visitor<'a> {
+    app: &'a TestApp,
+    cookie: Option<String>,
+}
+
+/// One response as a browser sees it.
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Vec<String>,
+    pub body: String,
+}
+
+impl Page {
+    /// The CSRF token of the page's form.
+    pub fn csrf(&self) -> String {
+        let marker = r#"name="csrf_token" value=""#;
+        let start =
+            self.body.find(marker).unwrap_or_else(|| panic!("no CSRF field in {}", self.body)) + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+
+    /// The redirect's query parameters, after checking where it goes.
+    pub fn redirect_params(&self, expected_base: &str) -> Vec<(String, String)> {
+        assert_eq!(self.status, 302, "expected a redirect, got {}: {}", self.status, self.body);
+        let location = Url::parse(self.location.as_deref().expect("Location")).expect("absolute URL");
+        assert_eq!(&location[..url::Position::AfterPath], expected_base);
+        location.query_pairs().into_owned().collect()
+    }
+
+    pub fn is_sign_in(&self) -> bool {
+        self.body.contains(r#"name="username""#) && self.body.contains(r#"name="password""#)
+    }
+
+    pub fn is_consent(&self) -> bool {
+        self.body.contains(r#"name="allow""#) && self.body.contains(r#"name="deny""#)
+    }
+}
+
+pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+impl<'a> Visitor<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self { app, cookie: None }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = self.app.http.get(self.app.url(path));
+        self.send(request).await
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let request = self.app.http.post(self.app.url(path)).form(fields);
+        self.send(request).await
+    }
+
+    async fn send(&mut self, mut request: reqwest::RequestBuilder) -> Page {
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = request.send().await.expect("request sent");
+        let set_cookie: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("ascii cookie").to_owned())
+            .collect();
+        for cookie in &set_cookie {
+            let pair = cookie.split(';').next().expect("name=value");
+            if pair.starts_with("portcullis_session=") {
+                self.cookie = Some(pair.to_owned());
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: response.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned()),
+            set_cookie,
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    /// Opens `authorize` and signs in on the page it shows, returning the next page.
+    pub async fn sign_in(&mut self, authorize: &str, login: &str, password: &str) -> Page {
+        let page = self.get(authorize).await;
+        assert!(page.is_sign_in(), "expected the sign-in page, got {}: {}", page.status, page.body);
+        let csrf = page.csrf();
+        self.post(authorize, &[("csrf_token", &csrf), ("username", login), ("password", password)]).await
+    }
+
+    /// Signs in and answers the consent page.
+    pub async fn decide(&mut self, authorize: &str, allow: bool) -> Page {
+        let consent = self.sign_in(authorize, EMAIL, PASSWORD).await;
+        assert!(consent.is_consent(), "expected consent, got {}: {}", consent.status, consent.body);
+        let button = if allow { "allow" } else { "deny" };
+        self.post(authorize, &[("csrf_token", &consent.csrf()), (button, "1")]).await
+    }
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = portcullis::tokens::random::token(32);
+    let digest = Sha256::digest(verifier.as_bytes());
+    (verifier, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+}
+
+/// `/auth/authorize?...` for `client`; `challenge` None leaves PKCE out.
+pub fn authorize_path(client: &TestClient, redirect_uri: &str, challenge: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", "read write")
+        .append_pair("state", "xyz-123");
+    if let Some(challenge) = challenge {
+        query.append_pair("code_challenge", challenge).append_pair("code_challenge_method", "S256");
+    }
+    format!("/auth/authorize?{}", query.finish())
+}
+
+pub fn public_client(app: &TestApp) -> TestClient {
+    app.create_client(ClientType::Public, &[GrantType::AuthorizationCode, GrantType::RefreshToken])
+}
+
+pub async fn exchange(app: &TestApp, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
+    let mut body = client.body();
+    body.extend([
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", REDIRECT.to_owned()),
+        ("code_verifier", verifier.to_owned()),
+    ]);
+    app.post_token(&body).await
+}
+
+/// Runs the browser part of the flow and returns the code and the verifier.
+async fn code_for(app: &TestApp, client: &TestClient) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let mut visitor = Visitor::new(app);
+    let done = visitor.decide(&authorize_path(client, REDIRECT, Some(&challenge)), true).await;
+    let params = done.redirect_params(REDIRECT);
+    (param(&params, "code").expect("code").to_owned(), verifier)
+}
+
+both_backends! {
+    async fn public_client_signs_in_consents_and_exchanges_with_pkce(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (verifier, challenge) = pkce();
+        let authorize = authorize_path(&client, REDIRECT, Some(&challenge));
+        let mut visitor = Visitor::new(&app);
+
+        let sign_in = visitor.get(&authorize).await;
+        assert_eq!(sign_in.status, 200);
+        assert!(sign_in.is_sign_in());
+        assert!(sign_in.body.contains("Test app"), "the page names the application");
+        let cookie = sign_in.set_cookie.iter().find(|c| c.starts_with("portcullis_session=")).expect("cookie");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "an http issuer cannot use Secure cookies: {cookie}");
+
+        let consent = visitor
+            .post(&authorize, &[("csrf_token", &sign_in.csrf()), ("username", EMAIL), ("password", PASSWORD)])
+            .await;
+        assert!(consent.is_consent(), "{}", consent.body);
+        assert!(consent.body.contains("read") && consent.body.contains("write"), "the page lists the scopes");
+
+        let done = visitor.post(&authorize, &[("csrf_token", &consent.csrf()), ("allow", "1")]).await;
+        let params = done.redirect_params(REDIRECT);
+        assert_eq!(param(&params, "state"), Some("xyz-123"));
+        let code = param(&params, "code").expect("code").to_owned();
+
+        let response = exchange(&app, &client, &code, &verifier).await;
+        assert_eq!(response.status(), 200);
+        let tokens: Value = response.json().await.unwrap();
+        assert_eq!(tokens["token_type"], "Bearer");
+        assert_eq!(tokens["scope"], "read write");
+        let user: Value = app.get_user(&text(&tokens, "access_token")).await.json().await.unwrap();
+        assert_eq!(user["email"], EMAIL);
+        let refreshed = app.refresh(&client, &text(&tokens, "refresh_token")).await;
+        assert_eq!(refreshed.status(), 200, "the pair refreshes like any other grant's");
+
+        // The same browser is still signed in: straight to consent next time.
+        let again = visitor.get(&authorize).await;
+        assert!(again.is_consent(), "{}", again.body);
+    }
+
+    async fn a_code_works_once(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (code, verifier) = code_for(&app, &client).await;
+        assert_eq!(exchange(&app, &client, &code, &verifier).await.status(), 200);
+        assert_oauth_error(exchange(&app, &client, &code, &verifier).await, 400, "invalid_grant").await;
+    }
+
+    async fn a_wrong_verifier_is_refused_and_spends_the_code(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (code, verifier) = code_for(&app, &client).await;
+        let (other_verifier, _) = pkce();
+        assert_oauth_error(exchange(&app, &client, &code, &other_verifier).await, 400, "invalid_grant").await;
+        assert_oauth_error(exchange(&app, &client, &code, &verifier).await, 400, "invalid_grant").await;
+    }
+
+    async fn a_code_is_bound_to_its_client_and_redirect_uri(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        let other = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+
+        let (code, verifier) = code_for(&app, &client).await;
+        assert_oauth_error(exchange(&app, &other, &code, &verifier).await, 400, "invalid_grant").await;
+
+        let (code, verifier) = code_for(&app, &client).await;
+        let mut body = client.body();
+        body.extend([
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", "http://localhost:3000/elsewhere".to_owned()),
+            ("code_verifier", verifier),
+        ]);
+        assert_oauth_error(app.post_token(&body).await, 400, "invalid_grant").await;
+    }
+
+    async fn denying_consent_redirects_with_access_denied(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (_, challenge) = pkce();
+        let mut visitor = Visitor::new(&app);
+        let done = visitor.decide(&authorize_path(&client, REDIRECT, Some(&challenge)), false).await;
+        let params = done.redirect_params(REDIRECT);
+        assert_eq!(param(&params, "error"), Some("access_denied"));
+        assert_eq!(param(&params, "state"), Some("xyz-123"));
+        assert_eq!(param(&params, "code"), None);
+    }
+
+    async fn an_unregistered_redirect_uri_or_unknown_client_never_redirects(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        let (_, challenge) = pkce();
+        let mut visitor = Visitor::new(&app);
+        for target in ["https://evil.example/callback", "http://localhost:3000/callback/", "http://localhost:3000"] {
+            let page = visitor.get(&authorize_path(&client, target, Some(&challenge))).await;
+            assert_eq!(page.status, 400, "{target}");
+            assert_eq!(page.location, None, "{target}");
+            assert!(page.body.contains("not valid"), "{}", page.body);
+        }
+        let unknown = TestClient { id: "0123456789abcdef".into(), secret: None };
+        let page = visitor.get(&authorize_path(&unknown, REDIRECT, Some(&challenge))).await;
+        assert_eq!((page.status, page.location), (400, None));
+    }
+
+    async fn a_public_client_must_send_a_code_challenge(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        let mut visitor = Visitor::new(&app);
+        let page = visitor.get(&authorize_path(&client, REDIRECT, None)).await;
+        let params = page.redirect_params(REDIRECT);
+        assert_eq!(param(&params, "error"), Some("invalid_request"));
+        assert_eq!(param(&params, "code"), None);
+
+        let plain = format!("{}&code_challenge=abc&code_challenge_method=plain", authorize_path(&client, REDIRECT, None));
+        let params = visitor.get(&plain).await.redirect_params(REDIRECT);
+        assert_eq!(param(&params, "error"), Some("invalid_request"), "only S256 is accepted");
+    }
+
+    async fn an_application_without_the_grant_gets_unauthorized_client(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        let (_, challenge) = pkce();
+        let params = Visitor::new(&app).get(&authorize_path(&client, REDIRECT, Some(&challenge))).await.redirect_params(REDIRECT);
+        assert_eq!(param(&params, "error"), Some("unauthorized_client"));
+        assert_eq!(param(&params, "state"), Some("xyz-123"));
+    }
+
+    async fn forms_without_the_csrf_token_are_refused(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (_, challenge) = pkce();
+        let authorize = authorize_path(&client, REDIRECT, Some(&challenge));
+
+        // No cookie at all, as a cross-site form in a cookie-less browser would send.
+        let mut stranger = Visitor::new(&app);
+        let page = stranger.post(&authorize, &[("username", EMAIL), ("password", PASSWORD)]).await;
+        assert_eq!(page.status, 403);
+        assert!(page.set_cookie.is_empty(), "no session from a refused form");
+
+        let mut visitor = Visitor::new(&app);
+        let sign_in = visitor.get(&authorize).await;
+        let missing = visitor.post(&authorize, &[("username", EMAIL), ("password", PASSWORD)]).await;
+        assert_eq!(missing.status, 403);
+        let forged = visitor
+            .post(&authorize, &[("csrf_token", &"0".repeat(64)), ("username", EMAIL), ("password", PASSWORD)])
+            .await;
+        assert_eq!(forged.status, 403);
+
+        // The real token works; the consent form is guarded the same way.
+        let csrf = sign_in.csrf();
+        let consent = visitor.post(&authorize, &[("csrf_token", &csrf), ("username", EMAIL), ("password", PASSWORD)]).await;
+        assert!(consent.is_consent());
+        let refused = visitor.post(&authorize, &[("allow", "1")]).await;
+        assert_eq!((refused.status, refused.location), (403, None));
+    }
+
+    async fn a_wrong_password_shows_the_form_again(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (_, challenge) = pkce();
+        let authorize = authorize_path(&client, REDIRECT, Some(&challenge));
+        let mut visitor = Visitor::new(&app);
+        let page = visitor.sign_in(&authorize, EMAIL, "not the password").await;
+        assert_eq!(page.status, 400);
+        assert!(page.is_sign_in());
+        assert!(page.body.contains("role=\"alert\""), "{}", page.body);
+        let after = visitor.get(&authorize).await;
+        assert!(after.is_sign_in(), "still signed out");
+    }
+}
