@@ -7,15 +7,38 @@ use crate::error::ApiError;
 use crate::providers::Profile;
 use crate::store::social::{NewSocialAccount, SocialAccount};
 use crate::store::users::{NewUser, User};
+use crate::tokens::sealed;
 
 /// Finds or creates the user for `profile`, in one transaction. Two first sign-ins of
 /// the same new identity race on the unique (provider, uid) and email indexes; the
 /// loser retries once and finds the winner's link.
-pub fn link_or_create(conn: &mut DbConnection, profile: &Profile) -> Result<User, ApiError> {
-    match db::write_transaction(conn, |conn| link_once(conn, profile)) {
-        Err(LinkError::Db(e)) if is_unique_violation(&e) => {
-            db::write_transaction(conn, |conn| link_once(conn, profile)).map_err(ApiError::from)
-        }
+/// The provider's refresh token, if it gave one, sealed for the link's column.
+pub fn seal_refresh_token(secret: &secrecy::SecretString, profile: &Profile) -> Option<String> {
+    use secrecy::ExposeSecret;
+    let token = profile.refresh_token.as_ref()?;
+    let context = sealed::link_context(profile.provider, &profile.uid);
+    Some(sealed::seal(secret, &context, token.expose_secret()))
+}
+
+/// `sealed_refresh_token`, when the provider gave one, is kept on the link.
+pub fn link_or_create(
+    conn: &mut DbConnection,
+    profile: &Profile,
+    sealed_refresh_token: Option<&str>,
+) -> Result<User, ApiError> {
+    let attempt = |conn: &mut DbConnection| {
+        db::write_transaction(conn, |conn| {
+            let user = link_once(conn, profile)?;
+            if let Some(sealed) = sealed_refresh_token {
+                if let Some(link) = SocialAccount::find(conn, profile.provider, &profile.uid)? {
+                    SocialAccount::set_refresh_token(conn, link.id, sealed)?;
+                }
+            }
+            Ok(user)
+        })
+    };
+    match attempt(conn) {
+        Err(LinkError::Db(e)) if is_unique_violation(&e) => attempt(conn).map_err(ApiError::from),
         other => other.map_err(ApiError::from),
     }
 }

@@ -40,6 +40,7 @@ fn profile(claims: &Value) -> Profile {
             "email": claims["email"],
             "is_private_email": claims["is_private_email"],
         }),
+        refresh_token: None,
     }
 }
 

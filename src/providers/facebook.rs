@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::http::{self};
-use super::{text, Credential, IdentityProvider, Profile, ProviderError};
+use super::{text, Credential, IdentityProvider, Profile, ProviderError, RedirectSignIn};
 use crate::config::ProviderSettings;
 
 pub const NAME: &str = "facebook";
@@ -87,6 +87,7 @@ impl Facebook {
             first_name: text(&me["first_name"]),
             last_name: text(&me["last_name"]),
             extra: serde_json::json!({ "name": me["name"], "email": me["email"] }),
+            refresh_token: None,
         })
     }
 
@@ -131,6 +132,19 @@ impl IdentityProvider for Facebook {
                     self.exchange(code, redirect_uri, code_verifier).await
                 }
             }
+        })
+    }
+
+    fn redirect_sign_in(&self) -> Option<RedirectSignIn<'_>> {
+        Some(RedirectSignIn {
+            label: "Facebook",
+            auth_url: &self.dialog_url,
+            client_id: &self.app_id,
+            // Facebook reads a comma-separated list; one scope value keeps the comma.
+            scopes: &["email,public_profile"],
+            pkce: false,
+            nonce: false,
+            extra_params: &[],
         })
     }
 }

@@ -10,6 +10,7 @@ use super::id_token::IdTokenVerifier;
 use super::jwks::JwksCache;
 use super::{
     looks_like_jwt, loose_bool, loose_i64, text, Credential, IdentityProvider, Profile, ProviderError,
+    RedirectSignIn,
 };
 use crate::config::ProviderSettings;
 
@@ -93,6 +94,7 @@ impl Google {
         code: &str,
         redirect_uri: &str,
         verifier: Option<&str>,
+        nonce: Option<&str>,
     ) -> Result<Profile, ProviderError> {
         let secret = self.client_secret.as_ref().ok_or_else(|| {
             ProviderError::Unsupported("Google code exchange needs PORTCULLIS_GOOGLE_CLIENT_SECRET.".into())
@@ -111,10 +113,17 @@ impl Google {
             },
         )
         .await?;
-        match tokens.id_token {
-            Some(id_token) => self.profile_from_id_token(&id_token, None).await,
-            None => self.profile_from_access_token(&tokens.access_token).await,
-        }
+        let mut profile = match tokens.id_token {
+            Some(id_token) => self.profile_from_id_token(&id_token, nonce).await?,
+            None if nonce.is_some() => {
+                return Err(ProviderError::Rejected(
+                    "Google's answer lacks the ID token we asked for.".into(),
+                ))
+            }
+            None => self.profile_from_access_token(&tokens.access_token).await?,
+        };
+        profile.refresh_token = tokens.refresh_token;
+        Ok(profile)
     }
 }
 
@@ -133,6 +142,7 @@ fn profile(claims: &Value) -> Profile {
             "locale": claims["locale"],
             "email": claims["email"],
         }),
+        refresh_token: None,
     }
 }
 
@@ -153,9 +163,24 @@ impl IdentityProvider for Google {
                 }
                 Credential::Token(token) => self.profile_from_access_token(token).await,
                 Credential::Code { code, redirect_uri, code_verifier } => {
-                    self.exchange(code, redirect_uri, code_verifier).await
+                    self.exchange(code, redirect_uri, code_verifier, nonce).await
                 }
             }
+        })
+    }
+
+    fn redirect_sign_in(&self) -> Option<RedirectSignIn<'_>> {
+        self.client_secret.as_ref()?;
+        Some(RedirectSignIn {
+            label: "Google",
+            auth_url: &self.auth_url,
+            client_id: &self.client_ids[0],
+            scopes: &["openid", "email", "profile"],
+            pkce: true,
+            nonce: true,
+            // A refresh token (offline), and the account chooser even for a browser
+            // signed in to one Google account, so a shared computer picks the right one.
+            extra_params: &[("access_type", "offline"), ("prompt", "select_account")],
         })
     }
 }

@@ -101,11 +101,13 @@ pub struct CodeExchange<'a> {
     pub code_verifier: Option<&'a str>,
 }
 
-/// What a code exchange gave us; the provider's tokens are used once and not stored.
+/// What a code exchange gave us: the access token is used once, the refresh token (if
+/// any) is kept sealed with the link.
 pub struct ExchangedTokens {
     pub access_token: String,
     /// Google adds an ID token when the `openid` scope was asked for.
     pub id_token: Option<String>,
+    pub refresh_token: Option<secrecy::SecretString>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -154,5 +156,43 @@ pub async fn exchange_code(
     Ok(ExchangedTokens {
         access_token: response.access_token().secret().clone(),
         id_token: response.extra_fields().id_token.clone(),
+        refresh_token: response.refresh_token().map(|t| t.secret().clone().into()),
     })
+}
+
+/// Where to send the browser to sign in at a provider.
+pub struct AuthorizeRequest<'a> {
+    pub sign_in: &'a super::RedirectSignIn<'a>,
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+    pub code_verifier: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+}
+
+pub fn authorize_url(request: &AuthorizeRequest<'_>) -> Result<url::Url, ProviderError> {
+    let sign_in = request.sign_in;
+    let auth_url = oauth2::AuthUrl::new(sign_in.auth_url.to_owned())
+        .map_err(|e| ProviderError::Unavailable(format!("{} URL is invalid: {e}", sign_in.label)))?;
+    let redirect = oauth2::RedirectUrl::new(request.redirect_uri.to_owned())
+        .map_err(|e| ProviderError::Unavailable(format!("The issuer URL is invalid: {e}")))?;
+    let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new(sign_in.client_id.to_owned()))
+        .set_auth_uri(auth_url)
+        .set_redirect_uri(redirect);
+    let state = request.state.to_owned();
+    let mut builder = client
+        .authorize_url(move || oauth2::CsrfToken::new(state))
+        .add_scopes(sign_in.scopes.iter().map(|s| oauth2::Scope::new((*s).to_owned())));
+    for (name, value) in sign_in.extra_params {
+        builder = builder.add_extra_param(*name, *value);
+    }
+    if let Some(nonce) = request.nonce {
+        builder = builder.add_extra_param("nonce", nonce);
+    }
+    let challenge = request.code_verifier.map(|v| {
+        oauth2::PkceCodeChallenge::from_code_verifier_sha256(&oauth2::PkceCodeVerifier::new(v.to_owned()))
+    });
+    if let Some(challenge) = challenge {
+        builder = builder.set_pkce_challenge(challenge);
+    }
+    Ok(builder.url().0)
 }

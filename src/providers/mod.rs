@@ -28,6 +28,23 @@ pub struct Profile {
     pub last_name: String,
     /// Profile fields kept with the link (no provider tokens).
     pub extra: serde_json::Value,
+    /// The provider's refresh token, when a code exchange gave one (Google with
+    /// `access_type=offline`); kept sealed with the link, never shown.
+    pub refresh_token: Option<secrecy::SecretString>,
+}
+
+/// How to send a browser to a provider's own sign-in page (SPEC §6).
+pub struct RedirectSignIn<'a> {
+    /// The name on the "Continue with ..." link.
+    pub label: &'static str,
+    pub auth_url: &'a str,
+    pub client_id: &'a str,
+    pub scopes: &'static [&'static str],
+    /// Send a PKCE challenge (S256).
+    pub pkce: bool,
+    /// Send a nonce and require it in the ID token.
+    pub nonce: bool,
+    pub extra_params: &'static [(&'static str, &'static str)],
 }
 
 /// What the client brought from the device.
@@ -72,6 +89,12 @@ pub trait IdentityProvider: Send + Sync {
         credential: Credential<'a>,
         nonce: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Profile, ProviderError>>;
+
+    /// The browser sign-in at the provider; None when this provider, as configured,
+    /// cannot exchange a code of its own (no client secret).
+    fn redirect_sign_in(&self) -> Option<RedirectSignIn<'_>> {
+        None
+    }
 }
 
 /// The configured providers; one not configured is unknown to clients.

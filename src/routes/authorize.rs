@@ -10,7 +10,7 @@ use diesel::Connection;
 use crate::auth::client_ip::client_ip_text;
 use crate::auth::passwords;
 use crate::browser::oauth::{self, Authorization};
-use crate::browser::pages::{self, Consent, SignIn};
+use crate::browser::pages::{self, Consent, ProviderLink, SignIn};
 use crate::browser::session::Browser;
 use crate::error::ApiError;
 use crate::params::Params;
@@ -113,17 +113,7 @@ fn respond(
         Authorization::Redirect(url) => {
             HttpResponse::Found().insert_header((header::LOCATION, url.as_str())).finish()
         }
-        Authorization::SignIn => pages::render(
-            if message.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK },
-            &SignIn {
-                app_name,
-                action: &action,
-                csrf_token: &csrf_token,
-                username: "",
-                message,
-                providers: Vec::new(),
-            },
-        )?,
+        Authorization::SignIn => sign_in_page(state, browser, app_name, req.query_string(), message)?,
         Authorization::Consent { scope } => {
             let user_name =
                 outcome.user.as_ref().map(|u| u.email.as_deref().unwrap_or(&u.username)).unwrap_or_default();
@@ -221,6 +211,37 @@ async fn sign_in(
     }
 }
 
-fn query_value(query: &str, name: &str) -> Option<String> {
+/// The sign-in form for the pending authorization request `query`, with a link to each
+/// provider that can sign the browser in (carrying the same request).
+pub fn sign_in_page(
+    state: &AppState,
+    browser: &Browser,
+    app_name: &str,
+    query: &str,
+    message: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let providers = state
+        .providers
+        .names()
+        .into_iter()
+        .filter_map(|name| {
+            let sign_in = state.providers.get(name)?.redirect_sign_in()?;
+            Some(ProviderLink { href: format!("/auth/login/{name}?{query}"), label: sign_in.label })
+        })
+        .collect();
+    pages::render(
+        if message.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK },
+        &SignIn {
+            app_name,
+            action: &format!("/auth/authorize?{query}"),
+            csrf_token: &browser.csrf_token(&state.secret_key),
+            username: "",
+            message,
+            providers,
+        },
+    )
+}
+
+pub fn query_value(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }

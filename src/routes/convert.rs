@@ -110,10 +110,11 @@ async fn convert(
     let profile = provider.verify(credential, conversion.nonce.as_deref()).await?;
 
     let issuer = state.issuer.clone();
+    let sealed = social::seal_refresh_token(&state.secret_key, &profile);
     state
         .writes
         .run(move |conn| {
-            let user = social::link_or_create(conn, &profile)?;
+            let user = social::link_or_create(conn, &profile, sealed.as_deref())?;
             if !user.is_active {
                 return Err(ApiError::invalid_grant("The user account is disabled."));
             }

@@ -6,6 +6,7 @@ pub mod convert;
 pub mod discovery;
 pub mod health;
 pub mod introspect;
+pub mod provider_login;
 pub mod revoke;
 pub mod token;
 pub mod users;
@@ -24,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(authorize::submit))
                     .default_service(web::to(method_not_allowed)),
             )
+            .route("/login/{backend}", web::get().to(provider_login::start))
+            .route("/complete/{backend}", web::get().to(provider_login::complete))
             .route("/revoke-token", web::post().to(revoke::revoke_token))
             .route("/invalidate-sessions", web::post().to(revoke::invalidate_sessions))
             .route("/invalidate-refresh-tokens", web::post().to(revoke::invalidate_refresh_tokens))

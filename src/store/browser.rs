@@ -1,9 +1,10 @@
-//! Authorization codes and signed-in browser sessions. Both are stored by the SHA-256 of
-//! a random value the browser or client holds, never by the value itself.
+//! Authorization codes, signed-in browser sessions and sign-ins in flight at a provider.
+//! Each is stored by the SHA-256 of a random value the browser or client holds, never by
+//! the value itself.
 
 use diesel::prelude::*;
 
-use super::schema::{authorization_codes, browser_sessions};
+use super::schema::{authorization_codes, browser_sessions, provider_logins};
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -85,4 +86,72 @@ pub fn session_user(conn: &mut DbConnection, token_hash: &str, now: i64) -> Quer
 
 pub fn end_session(conn: &mut DbConnection, token_hash: &str) -> QueryResult<usize> {
     diesel::delete(browser_sessions::table.filter(browser_sessions::token_hash.eq(token_hash))).execute(conn)
+}
+
+/// A sign-in at Google or Facebook that the browser was sent to and has not come back from.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = provider_logins)]
+pub struct ProviderLogin {
+    pub id: i64,
+    pub state_hash: String,
+    pub session_hash: String,
+    pub backend: String,
+    pub code_verifier: Option<String>,
+    pub nonce: Option<String>,
+    /// The query string of the authorization request to resume.
+    pub pending: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = provider_logins)]
+pub struct NewProviderLogin<'a> {
+    pub state_hash: &'a str,
+    pub session_hash: &'a str,
+    pub backend: &'a str,
+    pub code_verifier: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub pending: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl ProviderLogin {
+    pub fn insert(conn: &mut DbConnection, new: &NewProviderLogin<'_>) -> QueryResult<usize> {
+        // Abandoned sign-ins are dropped whenever a new one starts.
+        diesel::delete(provider_logins::table.filter(provider_logins::expires_at.lt(new.created_at)))
+            .execute(conn)?;
+        diesel::insert_into(provider_logins::table).values(new).execute(conn)
+    }
+
+    /// Takes the sign-in out, as `CodeRecord::take` does: a state is used at most once.
+    pub fn take(conn: &mut DbConnection, state_hash: &str) -> QueryResult<Option<ProviderLogin>> {
+        let Some(found) = provider_logins::table
+            .filter(provider_logins::state_hash.eq(state_hash))
+            .select(ProviderLogin::as_select())
+            .get_result(conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let deleted = diesel::delete(provider_logins::table.find(found.id)).execute(conn)?;
+        Ok((deleted == 1).then_some(found))
+    }
+
+    /// The newest sign-in this browser started, to find its way back to the sign-in page
+    /// when the provider's answer cannot be trusted.
+    pub fn latest_for_session(
+        conn: &mut DbConnection,
+        session_hash: &str,
+        now: i64,
+    ) -> QueryResult<Option<ProviderLogin>> {
+        provider_logins::table
+            .filter(provider_logins::session_hash.eq(session_hash))
+            .filter(provider_logins::expires_at.ge(now))
+            .order(provider_logins::id.desc())
+            .select(ProviderLogin::as_select())
+            .first(conn)
+            .optional()
+    }
 }

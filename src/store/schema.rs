@@ -103,6 +103,21 @@ diesel::table! {
         uid -> Text,
         extra_data -> Text,
         created_at -> BigInt,
+        provider_refresh_token -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    provider_logins (id) {
+        id -> BigInt,
+        state_hash -> Text,
+        session_hash -> Text,
+        backend -> Text,
+        code_verifier -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        pending -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 
@@ -160,4 +175,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     authorization_codes,
     browser_sessions,
+    provider_logins,
 );

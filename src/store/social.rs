@@ -52,6 +52,18 @@ impl SocialAccount {
         diesel::insert_into(social_accounts::table).values(new).execute(conn)
     }
 
+    /// Keeps the provider's refresh token, sealed (`crypto::sealed`); None leaves the
+    /// one kept before, since providers send a refresh token only on first consent.
+    pub fn set_refresh_token(conn: &mut DbConnection, id: i64, sealed: &str) -> QueryResult<usize> {
+        diesel::update(social_accounts::table.find(id))
+            .set(social_accounts::provider_refresh_token.eq(sealed))
+            .execute(conn)
+    }
+
+    pub fn sealed_refresh_token(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
+        social_accounts::table.find(id).select(social_accounts::provider_refresh_token).get_result(conn)
+    }
+
     pub fn set_extra(conn: &mut DbConnection, id: i64, extra: &str) -> QueryResult<usize> {
         diesel::update(social_accounts::table.find(id))
             .set(social_accounts::extra_data.eq(extra))

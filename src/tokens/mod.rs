@@ -6,6 +6,7 @@ pub mod keys;
 pub mod random;
 pub mod refresh;
 pub mod revocation;
+pub mod sealed;
 mod verified;
 
 pub use issuer::{Family, Grant, TokenIssuer, TokenResponse};

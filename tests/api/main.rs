@@ -11,6 +11,7 @@ mod lifecycle;
 mod operations;
 
 mod browser;
+mod browser_social;
 mod grants;
 mod password_grant;
 mod refresh_tokens;

@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use portcullis::domain::{ClientType, GrantType};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -36,34 +34,6 @@ async fn converted(app: &TestApp, client: &TestClient, backend: &str, token: &st
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
     body
-}
-
-fn user_count(app: &TestApp) -> i64 {
-    use diesel::prelude::*;
-    portcullis::store::schema::users::table.count().get_result(&mut app.db()).unwrap()
-}
-
-async fn facebook_says(social: &Social, token: &str, app_id: &str, me: Value) {
-    Mock::given(method("GET"))
-        .and(path("/facebook/debug_token"))
-        .and(query_param("input_token", token))
-        .and(query_param("access_token", format!("{FACEBOOK_APP_ID}|{FACEBOOK_SECRET}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": { "app_id": app_id, "is_valid": true, "user_id": me["id"], "expires_at": portcullis::time::now() + 3600 }
-        })))
-        .mount(&social.providers)
-        .await;
-    let mut mac = Hmac::<Sha256>::new_from_slice(FACEBOOK_SECRET.as_bytes()).unwrap();
-    mac.update(token.as_bytes());
-    let proof = hex::encode(mac.finalize().into_bytes());
-    Mock::given(method("GET"))
-        .and(path("/facebook/me"))
-        .and(query_param("access_token", token))
-        .and(query_param("appsecret_proof", proof))
-        .and(query_param("fields", "id,name,email,first_name,last_name"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(me))
-        .mount(&social.providers)
-        .await;
 }
 
 async fn google_access_token(social: &Social, token: &str, aud: &str, sub: &str, email: &str) {

@@ -1,10 +1,12 @@
 //! A fake Google, Facebook and Apple on a local wiremock server, and ID tokens signed
 //! with a real RSA key that the fake JWKS publishes.
 
+use hmac::{Hmac, Mac};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use sha2::Sha256;
+use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{spawn_app_with, Backend, TestApp};
@@ -136,4 +138,32 @@ pub fn apple_claims(sub: &str, email: &str) -> Value {
         "iat": now,
         "exp": now + 3600,
     })
+}
+
+pub fn user_count(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    portcullis::store::schema::users::table.count().get_result(&mut app.db()).unwrap()
+}
+
+pub async fn facebook_says(social: &Social, token: &str, app_id: &str, me: Value) {
+    Mock::given(method("GET"))
+        .and(path("/facebook/debug_token"))
+        .and(query_param("input_token", token))
+        .and(query_param("access_token", format!("{FACEBOOK_APP_ID}|{FACEBOOK_SECRET}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": { "app_id": app_id, "is_valid": true, "user_id": me["id"], "expires_at": portcullis::time::now() + 3600 }
+        })))
+        .mount(&social.providers)
+        .await;
+    let mut mac = Hmac::<Sha256>::new_from_slice(FACEBOOK_SECRET.as_bytes()).unwrap();
+    mac.update(token.as_bytes());
+    let proof = hex::encode(mac.finalize().into_bytes());
+    Mock::given(method("GET"))
+        .and(path("/facebook/me"))
+        .and(query_param("access_token", token))
+        .and(query_param("appsecret_proof", proof))
+        .and(query_param("fields", "id,name,email,first_name,last_name"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(me))
+        .mount(&social.providers)
+        .await;
 }

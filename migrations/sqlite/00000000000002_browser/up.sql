@@ -21,3 +21,22 @@ CREATE TABLE browser_sessions (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX browser_sessions_user ON browser_sessions (user_id);
+
+-- Server-side sign-ins at Google or Facebook in flight (SPEC §6): the state sent to the
+-- provider (hashed), the browser it was started from, and the pending authorization
+-- request to resume. Single-use, ten minutes.
+CREATE TABLE provider_logins (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    state_hash TEXT NOT NULL UNIQUE,
+    session_hash TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    code_verifier TEXT,
+    nonce TEXT,
+    pending TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX provider_logins_session ON provider_logins (session_hash);
+
+-- The provider's refresh token from a code exchange, sealed with PORTCULLIS_SECRET_KEY.
+ALTER TABLE social_accounts ADD COLUMN provider_refresh_token TEXT;
