@@ -12,6 +12,7 @@ mod operations;
 
 mod browser;
 mod browser_social;
+mod chromium;
 mod grants;
 mod password_grant;
 mod refresh_tokens;

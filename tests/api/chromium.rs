@@ -1,0 +1,143 @@
+//! The sign-in page in a real browser: headless Chromium (Debian's `chromium`) driven
+//! over WebDriver by `chromedriver`, from the authorization request to the client's
+//! redirect with a code. `tests/setup.sh` installs both.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use fantoccini::{ClientBuilder, Locator};
+use portcullis::domain::{ClientType, GrantType};
+use portcullis::manage::{self, ApplicationSpec};
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::browser::{param, pkce};
+use crate::helpers::{spawn_app, text, Backend, TestClient};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port, stopped with the test.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Self {
+        assert!(
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+            "the browser test needs Debian's chromium and chromium-driver: run tests/setup.sh"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        // chromedriver says when it listens; read up to that line instead of guessing a delay.
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.by_ref().map_while(Result::ok).any(|line| line.contains("started successfully"));
+        assert!(ready, "chromedriver did not start");
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[actix_web::test]
+async fn signs_in_on_the_page_and_lands_on_the_redirect_with_a_code() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("chromium@example.com", "correct horse battery").await;
+
+    // The client application: a page at its redirect URI that the browser lands on.
+    let client_app = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/callback"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(r#"<p id="landed">Back at the app</p>"#, "text/html"),
+        )
+        .mount(&client_app)
+        .await;
+    let redirect_uri = format!("{}/callback", client_app.uri());
+    let created = manage::create_application(
+        &mut app.db(),
+        &ApplicationSpec {
+            name: "Chromium SPA".into(),
+            client_type: ClientType::Public,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            redirect_uris: vec![redirect_uri.clone()],
+            skip_authorization: false,
+            owner_id: None,
+        },
+    )
+    .unwrap();
+    let client = TestClient { id: created.client_id, secret: None };
+
+    let (verifier, challenge) = pkce();
+    let mut authorize = url::Url::parse(&app.url("/auth/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", &redirect_uri)
+        .append_pair("state", "chromium-state")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+
+    let driver = Driver::start();
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-dev-shm-usage"],
+        }
+    });
+    let Value::Object(capabilities) = capabilities else { unreachable!() };
+    let browser = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+
+    let outcome = async {
+        browser.goto(authorize.as_str()).await?;
+        browser.find(Locator::Css("input[name=username]")).await?.send_keys("chromium@example.com").await?;
+        browser.find(Locator::Css("input[name=password]")).await?.send_keys("correct horse battery").await?;
+        browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        browser.wait().for_element(Locator::Css("button[name=allow]")).await?.click().await?;
+        browser.wait().for_element(Locator::Id("landed")).await?;
+        browser.current_url().await
+    }
+    .await;
+    let _ = browser.close().await;
+    let landed = outcome.expect("the browser went through sign-in and consent");
+
+    assert_eq!(&landed[..url::Position::AfterPath], redirect_uri);
+    let params: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
+    assert_eq!(param(&params, "state"), Some("chromium-state"));
+    let code = param(&params, "code").expect("a code on the redirect");
+
+    let mut body = client.body();
+    body.extend([
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", redirect_uri.clone()),
+        ("code_verifier", verifier),
+    ]);
+    let response = app.post_token(&body).await;
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    let user: Value = app.get_user(&text(&tokens, "access_token")).await.json().await.unwrap();
+    assert_eq!(user["email"], "chromium@example.com");
+}
