@@ -147,13 +147,27 @@ async fn sign_in(
 ) -> Result<HttpResponse, ApiError> {
     let address = client_ip_text(req, &state.settings.trusted_proxies);
     let throttle_settings = state.settings.throttle.clone();
-    let user = {
+    let checked = {
         let (login, address) = (login.clone(), address.clone());
         crate::db::run(&state.pool, move |conn| {
             throttle::check_login(conn, &throttle_settings, &login, &address)?;
             Ok(User::find_by_login(conn, &login)?)
         })
-        .await?
+        .await
+    };
+    let user = match checked {
+        // A person at the page gets the page back, with the wait, not the grant's JSON.
+        Err(ApiError::RateLimited { retry_after }) => {
+            let browser = Browser::from_request(req);
+            let outcome = run_flow(req, state, &browser, None).await?;
+            let minutes = (retry_after.max(1) + 59) / 60;
+            let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
+            let mut response = respond(req, state, &browser, outcome, Some(&message))?;
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after.max(1)));
+            return Ok(response);
+        }
+        other => other?,
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified =

@@ -36,6 +36,9 @@ pub struct NewCode<'a> {
 
 impl CodeRecord {
     pub fn insert(conn: &mut DbConnection, new: &NewCode<'_>) -> QueryResult<usize> {
+        // Codes nobody exchanged are dropped as new ones are made (the table stays small).
+        diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(new.created_at)))
+            .execute(conn)?;
         diesel::insert_into(authorization_codes::table).values(new).execute(conn)
     }
 
@@ -53,12 +56,6 @@ impl CodeRecord {
         let deleted = diesel::delete(authorization_codes::table.find(found.id)).execute(conn)?;
         Ok((deleted == 1).then_some(found))
     }
-
-    /// Drops codes past their expiry (they can never be exchanged).
-    pub fn prune(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
-        diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(now)))
-            .execute(conn)
-    }
 }
 
 #[derive(Debug, Insertable)]
@@ -71,6 +68,13 @@ pub struct NewSession<'a> {
 }
 
 pub fn create_session(conn: &mut DbConnection, new: &NewSession<'_>) -> QueryResult<usize> {
+    // The user's own expired sessions go as a new one starts (by the user_id index).
+    diesel::delete(
+        browser_sessions::table
+            .filter(browser_sessions::user_id.eq(new.user_id))
+            .filter(browser_sessions::expires_at.lt(new.created_at)),
+    )
+    .execute(conn)?;
     diesel::insert_into(browser_sessions::table).values(new).execute(conn)
 }
 
@@ -82,10 +86,6 @@ pub fn session_user(conn: &mut DbConnection, token_hash: &str, now: i64) -> Quer
         .select(browser_sessions::user_id)
         .get_result(conn)
         .optional()
-}
-
-pub fn end_session(conn: &mut DbConnection, token_hash: &str) -> QueryResult<usize> {
-    diesel::delete(browser_sessions::table.filter(browser_sessions::token_hash.eq(token_hash))).execute(conn)
 }
 
 /// A sign-in at Google or Facebook that the browser was sent to and has not come back from.

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::both_backends;
-use crate::helpers::{assert_oauth_error, spawn_app, text, TestApp, TestClient};
+use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, text, TestApp, TestClient};
 
 pub const REDIRECT: &str = "http://localhost:3000/callback";
 const EMAIL: &str = "reader@example.com";
@@ -340,5 +340,80 @@ both_backends! {
         assert!(page.body.contains("role=\"alert\""), "{}", page.body);
         let after = visitor.get(&authorize).await;
         assert!(after.is_sign_in(), "still signed out");
+    }
+
+    async fn sign_in_is_throttled_like_the_password_grant(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "2");
+        })
+        .await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (_, challenge) = pkce();
+        let authorize = authorize_path(&client, REDIRECT, Some(&challenge));
+        let mut visitor = Visitor::new(&app);
+        for _ in 0..2 {
+            assert_eq!(visitor.sign_in(&authorize, EMAIL, "wrong password").await.status, 400);
+        }
+        let page = visitor.sign_in(&authorize, EMAIL, PASSWORD).await;
+        assert_eq!(page.status, 429, "even the right password waits: {}", page.body);
+        assert!(page.is_sign_in() && page.body.contains("Too many failed sign-ins"), "{}", page.body);
+        assert!(visitor.get(&authorize).await.is_sign_in(), "not signed in");
+        // The password grant shares the counters.
+        let password_client = app.confidential_client();
+        let mut body = password_client.body();
+        body.extend([("grant_type", "password".to_owned()), ("username", EMAIL.to_owned()), ("password", PASSWORD.to_owned())]);
+        assert_eq!(app.post_token(&body).await.status(), 429);
+    }
+
+    async fn an_expired_code_is_refused(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (code, verifier) = code_for(&app, &client).await;
+        {
+            use diesel::prelude::*;
+            use portcullis::store::schema::authorization_codes as codes;
+            let aged = diesel::update(codes::table)
+                .set(codes::expires_at.eq(portcullis::time::now() - 1))
+                .execute(&mut app.db())
+                .unwrap();
+            assert_eq!(aged, 1);
+        }
+        assert_oauth_error(exchange(&app, &client, &code, &verifier).await, 400, "invalid_grant").await;
+    }
+
+    async fn an_https_issuer_sets_a_secure_cookie(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_ISSUER", "https://auth.example.com");
+        })
+        .await;
+        let client = public_client(&app);
+        let (_, challenge) = pkce();
+        let page = Visitor::new(&app).get(&authorize_path(&client, REDIRECT, Some(&challenge))).await;
+        let cookie = page.set_cookie.iter().find(|c| c.starts_with("portcullis_session=")).expect("cookie");
+        assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("Path=/auth"), "{cookie}");
+    }
+
+    async fn a_trusted_application_skips_consent(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user(EMAIL, PASSWORD).await;
+        let spec = portcullis::manage::ApplicationSpec {
+            name: "First-party SPA".into(),
+            client_type: ClientType::Public,
+            grant_types: vec![GrantType::AuthorizationCode],
+            redirect_uris: vec![REDIRECT.into()],
+            skip_authorization: true,
+            owner_id: None,
+        };
+        let created = portcullis::manage::create_application(&mut app.db(), &spec).unwrap();
+        let client = TestClient { id: created.client_id, secret: None };
+        let (verifier, challenge) = pkce();
+        let mut visitor = Visitor::new(&app);
+        let done = visitor.sign_in(&authorize_path(&client, REDIRECT, Some(&challenge)), EMAIL, PASSWORD).await;
+        let params = done.redirect_params(REDIRECT);
+        let code = param(&params, "code").expect("a code without a consent page");
+        assert_eq!(exchange(&app, &client, code, &verifier).await.status(), 200);
     }
 }
