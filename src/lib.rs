@@ -1,5 +1,6 @@
 //! Portcullis: an OAuth2 authorization server speaking the drf-social-oauth2 API.
 
+pub mod admin;
 pub mod auth;
 pub mod browser;
 pub mod cli;

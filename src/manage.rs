@@ -32,7 +32,7 @@ pub struct CreatedApplication {
     pub application: Application,
 }
 
-fn check_spec(spec: &ApplicationSpec) -> Result<(), ApiError> {
+pub fn check_spec(spec: &ApplicationSpec) -> Result<(), ApiError> {
     if spec.name.trim().is_empty() {
         return Err(ApiError::invalid_request("The application needs a name."));
     }

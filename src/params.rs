@@ -25,6 +25,11 @@ impl Params {
         self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// The value as sent, empty included (`get` treats empty as absent).
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
     pub fn require(&self, key: &str) -> Result<&str, ApiError> {
         self.get(key).ok_or_else(|| ApiError::invalid_request(format!("The '{key}' parameter is required.")))
     }

@@ -129,6 +129,7 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .wrap(middleware::NormalizePath::trim())
                 .configure(routes::configure)
+                .configure(crate::admin::configure)
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)

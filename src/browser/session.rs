@@ -43,7 +43,8 @@ impl Browser {
 
     pub fn cookie(&self, secure: bool) -> Cookie<'static> {
         Cookie::build(COOKIE, self.token.clone())
-            .path("/auth")
+            // The admin console under /admin/ shares the sign-in.
+            .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(secure)

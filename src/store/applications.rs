@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::applications;
+use super::Page;
 use crate::db::DbConnection;
 use crate::domain::{ClientType, GrantType};
 
@@ -86,4 +87,40 @@ impl Application {
             .set((applications::secret_hash.eq(hash), applications::updated_at.eq(at)))
             .execute(conn)
     }
+
+    pub fn page(conn: &mut DbConnection, page: Page) -> QueryResult<(Vec<Application>, i64)> {
+        let total = applications::table.count().get_result(conn)?;
+        let items = applications::table
+            .order(applications::id)
+            .limit(page.per_page)
+            .offset(page.offset())
+            .select(Application::as_select())
+            .load(conn)?;
+        Ok((items, total))
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        id: i64,
+        changes: &ApplicationChanges<'_>,
+    ) -> QueryResult<Application> {
+        diesel::update(applications::table.find(id)).set(changes).execute(conn)?;
+        applications::table.find(id).select(Application::as_select()).get_result(conn)
+    }
+
+    /// Deletes the application; its tokens and codes go with it (ON DELETE CASCADE).
+    pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+        diesel::delete(applications::table.find(id)).execute(conn)
+    }
+}
+
+/// What the admin API may change on an application.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = applications)]
+pub struct ApplicationChanges<'a> {
+    pub name: &'a str,
+    pub grant_types: &'a str,
+    pub redirect_uris: &'a str,
+    pub skip_authorization: bool,
+    pub updated_at: i64,
 }

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::audit_events;
+use super::Page;
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -44,4 +45,26 @@ pub fn recent(conn: &mut DbConnection, action: &str, limit: i64) -> QueryResult<
         .limit(limit)
         .select(AuditEvent::as_select())
         .load(conn)
+}
+
+pub fn page(
+    conn: &mut DbConnection,
+    action: Option<&str>,
+    page: Page,
+) -> QueryResult<(Vec<AuditEvent>, i64)> {
+    let query = || {
+        let mut query = audit_events::table.into_boxed();
+        if let Some(action) = action {
+            query = query.filter(audit_events::action.eq(action));
+        }
+        query
+    };
+    let total = query().count().get_result(conn)?;
+    let items = query()
+        .order(audit_events::id.desc())
+        .limit(page.per_page)
+        .offset(page.offset())
+        .select(AuditEvent::as_select())
+        .load(conn)?;
+    Ok((items, total))
 }

@@ -1,6 +1,7 @@
 //! Diesel models and queries, one file per table family. Queries return `QueryResult`;
 //! errors become HTTP answers only at the route boundary.
 
+pub mod admin_tokens;
 pub mod applications;
 pub mod attempts;
 pub mod audit;

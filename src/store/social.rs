@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::social_accounts;
+use super::Page;
 use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -62,6 +63,33 @@ impl SocialAccount {
 
     pub fn sealed_refresh_token(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
         social_accounts::table.find(id).select(social_accounts::provider_refresh_token).get_result(conn)
+    }
+
+    pub fn find_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SocialAccount>> {
+        social_accounts::table.find(id).select(SocialAccount::as_select()).get_result(conn).optional()
+    }
+
+    /// A page of links, of one user or of everyone, newest first.
+    pub fn page(
+        conn: &mut DbConnection,
+        user_id: Option<i64>,
+        page: Page,
+    ) -> QueryResult<(Vec<SocialAccount>, i64)> {
+        let query = || {
+            let mut query = social_accounts::table.into_boxed();
+            if let Some(user_id) = user_id {
+                query = query.filter(social_accounts::user_id.eq(user_id));
+            }
+            query
+        };
+        let total = query().count().get_result(conn)?;
+        let items = query()
+            .order(social_accounts::id.desc())
+            .limit(page.per_page)
+            .offset(page.offset())
+            .select(SocialAccount::as_select())
+            .load(conn)?;
+        Ok((items, total))
     }
 
     pub fn set_extra(conn: &mut DbConnection, id: i64, extra: &str) -> QueryResult<usize> {

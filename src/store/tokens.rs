@@ -108,6 +108,10 @@ impl RefreshRecord {
 }
 
 impl AccessRecord {
+    pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<AccessRecord>> {
+        access_tokens::table.find(id).select(AccessRecord::as_select()).get_result(conn).optional()
+    }
+
     pub fn find_by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<AccessRecord>> {
         access_tokens::table
             .filter(access_tokens::jti.eq(jti))

@@ -100,6 +100,14 @@ impl User {
             .execute(conn)
     }
 
+    pub fn set_active(conn: &mut DbConnection, id: i64, active: bool) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::is_active.eq(active)).execute(conn)
+    }
+
+    pub fn set_staff(conn: &mut DbConnection, id: i64, staff: bool) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::is_staff.eq(staff)).execute(conn)
+    }
+
     pub fn touch_last_login(conn: &mut DbConnection, id: i64, at: i64) -> QueryResult<usize> {
         diesel::update(users::table.find(id)).set(users::last_login.eq(at)).execute(conn)
     }

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod admin_api;
 mod bad_input;
 mod brute_force;
 mod command_line;

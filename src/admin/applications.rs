@@ -1,0 +1,217 @@
+//! `/admin/api/applications`: register, edit, delete applications and rotate their
+//! secrets. A secret appears in the response that creates or rotates it, never again.
+
+use actix_web::{web, HttpResponse};
+use diesel::Connection;
+use serde::Serialize;
+
+use super::staff::Staff;
+use super::{audit_admin, flag, list_param, Listing, PageQuery};
+use crate::domain::{ClientType, GrantType};
+use crate::error::ApiError;
+use crate::manage::{self, ApplicationSpec};
+use crate::params::Params;
+use crate::state::AppState;
+use crate::store::applications::{Application, ApplicationChanges};
+
+#[derive(Serialize)]
+pub struct ApplicationView {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: String,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub skip_authorization: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Application> for ApplicationView {
+    fn from(app: &Application) -> Self {
+        Self {
+            client_id: app.client_id.clone(),
+            name: app.name.clone(),
+            client_type: app.client_type.clone(),
+            grant_types: app.grants().into_iter().map(str::to_owned).collect(),
+            redirect_uris: app.redirect_uri_list().into_iter().map(str::to_owned).collect(),
+            skip_authorization: app.skip_authorization,
+            created_at: app.created_at,
+            updated_at: app.updated_at,
+        }
+    }
+}
+
+/// The view with the secret, in the one response that may carry it.
+#[derive(Serialize)]
+struct WithSecret {
+    #[serde(flatten)]
+    application: ApplicationView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+fn grants(params: &Params) -> Result<Option<Vec<GrantType>>, ApiError> {
+    list_param(params, "grant_types")
+        .map(|names| GrantType::parse_list(&names.join(" ")).map_err(ApiError::InvalidRequest))
+        .transpose()
+}
+
+pub async fn list(
+    _staff: Staff,
+    query: web::Query<PageQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page();
+    let (apps, total) = crate::db::run(&state.pool, move |conn| Ok(Application::page(conn, page)?)).await?;
+    Ok(HttpResponse::Ok().json(Listing { items: apps.iter().map(ApplicationView::from).collect(), total }))
+}
+
+pub async fn create(
+    staff: Staff,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let client_type = match params.get("client_type") {
+        Some(raw) => ClientType::parse(raw).map_err(ApiError::InvalidRequest)?,
+        None => ClientType::Confidential,
+    };
+    let spec = ApplicationSpec {
+        name: params.require("name")?.to_owned(),
+        client_type,
+        grant_types: grants(&params)?.unwrap_or_default(),
+        redirect_uris: list_param(&params, "redirect_uris").unwrap_or_default(),
+        skip_authorization: flag(&params, "skip_authorization")?.unwrap_or(false),
+        owner_id: Some(staff.user.id),
+    };
+    let created = state
+        .writes
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let created = manage::create_application(conn, &spec)?;
+                audit_admin(
+                    conn,
+                    &staff,
+                    "application.create",
+                    "application",
+                    &created.client_id,
+                    &spec.name,
+                )?;
+                Ok::<_, ApiError>(created)
+            })
+        })
+        .await?;
+    let body = WithSecret {
+        application: ApplicationView::from(&created.application),
+        client_secret: created.client_secret,
+    };
+    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(body))
+}
+
+pub async fn show(
+    _staff: Staff,
+    client_id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = client_id.into_inner();
+    let app = crate::db::run(&state.pool, move |conn| Ok(Application::find_by_client_id(conn, &client_id)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(ApplicationView::from(&app)))
+}
+
+/// PATCH: `name`, `grant_types`, `redirect_uris`, `skip_authorization`; the client type
+/// is fixed at creation (a public client has no secret to become confidential with).
+pub async fn update(
+    staff: Staff,
+    client_id: web::Path<String>,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = client_id.into_inner();
+    let grant_types = grants(&params)?;
+    let redirect_uris = list_param(&params, "redirect_uris");
+    let skip_authorization = flag(&params, "skip_authorization")?;
+    let name = params.get("name").map(str::to_owned);
+    let new_type = params.get("client_type").map(|t| ClientType::parse(t).map_err(ApiError::InvalidRequest));
+    let new_type = new_type.transpose()?;
+    let updated = state
+        .writes
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
+                if new_type.is_some_and(|t| t != app.client_type()) {
+                    return Err(ApiError::invalid_request(
+                        "The client type cannot change; register a new application instead.",
+                    ));
+                }
+                let spec = ApplicationSpec {
+                    name: name.unwrap_or_else(|| app.name.clone()),
+                    client_type: app.client_type(),
+                    grant_types: match grant_types {
+                        Some(g) => g,
+                        None => GrantType::parse_list(&app.grant_types).map_err(ApiError::internal)?,
+                    },
+                    redirect_uris: redirect_uris
+                        .unwrap_or_else(|| app.redirect_uri_list().into_iter().map(str::to_owned).collect()),
+                    skip_authorization: skip_authorization.unwrap_or(app.skip_authorization),
+                    owner_id: app.owner_id,
+                };
+                manage::check_spec(&spec)?;
+                let grants: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
+                let changes = ApplicationChanges {
+                    name: spec.name.trim(),
+                    grant_types: &grants.join(" "),
+                    redirect_uris: &spec.redirect_uris.join(" "),
+                    skip_authorization: spec.skip_authorization,
+                    updated_at: crate::time::now(),
+                };
+                let updated = Application::update(conn, app.id, &changes)?;
+                audit_admin(conn, &staff, "application.update", "application", &app.client_id, "")?;
+                Ok(updated)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ApplicationView::from(&updated)))
+}
+
+/// DELETE: the application goes, and with it (by cascade) every token and code it held.
+pub async fn delete(
+    staff: Staff,
+    client_id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = client_id.into_inner();
+    state
+        .writes
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
+                Application::delete(conn, app.id)?;
+                audit_admin(conn, &staff, "application.delete", "application", &app.client_id, &app.name)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn rotate_secret(
+    staff: Staff,
+    client_id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = client_id.into_inner();
+    let (app, secret) = state
+        .writes
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let secret = manage::rotate_secret(conn, &client_id)?;
+                audit_admin(conn, &staff, "application.rotate_secret", "application", &client_id, "")?;
+                let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
+                Ok::<_, ApiError>((app, secret))
+            })
+        })
+        .await?;
+    let body = WithSecret { application: ApplicationView::from(&app), client_secret: Some(secret) };
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
+}

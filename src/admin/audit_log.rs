@@ -1,0 +1,31 @@
+//! `GET /admin/api/audit`: the audit log, newest first, optionally one action's events.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::staff::Staff;
+use super::Listing;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::audit;
+use crate::store::Page;
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    action: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+pub async fn list(
+    _staff: Staff,
+    query: web::Query<AuditQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let AuditQuery { action, page, per_page } = query.into_inner();
+    let (items, total) = crate::db::run(&state.pool, move |conn| {
+        Ok(audit::page(conn, action.as_deref(), Page::new(page, per_page))?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Listing { items, total }))
+}

@@ -1,0 +1,104 @@
+//! The admin JSON API under `/admin/api/` (SPEC §8). Every route takes the `Staff`
+//! extractor; every change writes its audit event in the same transaction.
+
+pub mod applications;
+pub mod audit_log;
+pub mod social;
+pub mod staff;
+pub mod tokens;
+pub mod users;
+
+use actix_web::web;
+use serde::{Deserialize, Serialize};
+
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::Page;
+use staff::Staff;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/api")
+            .route("/applications", web::get().to(applications::list))
+            .route("/applications", web::post().to(applications::create))
+            .route("/applications/{client_id}", web::get().to(applications::show))
+            .route("/applications/{client_id}", web::patch().to(applications::update))
+            .route("/applications/{client_id}", web::delete().to(applications::delete))
+            .route("/applications/{client_id}/rotate-secret", web::post().to(applications::rotate_secret))
+            .route("/users", web::get().to(users::list))
+            .route("/users/{id}", web::patch().to(users::update))
+            .route("/tokens", web::get().to(tokens::list))
+            .route("/tokens/{id}", web::delete().to(tokens::revoke))
+            .route("/social", web::get().to(social::list))
+            .route("/social/{id}", web::delete().to(social::unlink))
+            .route("/audit", web::get().to(audit_log::list)),
+    );
+}
+
+/// `{"items": [...], "total": N}`, every listing's shape.
+#[derive(Serialize)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Page {
+        Page::new(self.page, self.per_page)
+    }
+}
+
+/// A list given as a JSON array (joined by `Params`) or as a space- or comma-separated
+/// string; present but empty means the empty list.
+pub fn list_param(params: &Params, key: &str) -> Option<Vec<String>> {
+    params.raw(key).map(|raw| {
+        raw.split([' ', ',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    })
+}
+
+/// A boolean given as JSON `true`/`false` or as a form's `true`, `1`, `on`, `false`, `0`.
+pub fn flag(params: &Params, key: &str) -> Result<Option<bool>, ApiError> {
+    match params.get(key).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("true" | "1" | "on" | "yes") => Ok(Some(true)),
+        Some("false" | "0" | "off" | "no") => Ok(Some(false)),
+        Some(_) => Err(ApiError::invalid_request(format!("'{key}' must be true or false."))),
+    }
+}
+
+/// Records an admin action by `staff`; call it inside the change's transaction.
+pub fn audit_admin(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+    detail: &str,
+) -> Result<(), ApiError> {
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor_user_id: Some(staff.user.id),
+            action,
+            target_type,
+            target_id,
+            ip: Some(&staff.ip),
+            detail,
+            ..Default::default()
+        },
+    )?;
+    Ok(())
+}
+
+/// A numeric path id, or 404 (a malformed id names nothing).
+pub fn numeric_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}

@@ -1,0 +1,288 @@
+//! The admin JSON API (SPEC §8): who may call it, and every route's effect.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::browser::{authorize_path, pkce, public_client, Visitor, REDIRECT};
+use crate::helpers::{assert_oauth_error, spawn_app, text, TestApp, TestClient, PASSWORD};
+
+const STAFF: &str = "root@example.com";
+
+/// A staff user's access token with scope `admin`.
+async fn staff_token(app: &TestApp) -> String {
+    app.create_staff(STAFF, PASSWORD);
+    let client = app.confidential_client();
+    let mut params = client.body();
+    params.extend([
+        ("grant_type", "password".to_owned()),
+        ("username", STAFF.to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("scope", "read write admin".to_owned()),
+    ]);
+    let response = app.post_token(&params).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(text(&body, "scope").contains("admin"));
+    text(&body, "access_token")
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.http.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("request sent")
+}
+
+async fn json_of(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+async fn audit_count(app: &TestApp, token: &str, action: &str) -> i64 {
+    let body =
+        json_of(call(app, Method::GET, &format!("/admin/api/audit?action={action}"), token, None).await, 200)
+            .await;
+    body["total"].as_i64().unwrap()
+}
+
+fn client_credentials(client: &TestClient) -> Vec<(&'static str, String)> {
+    let mut params = client.body();
+    params.push(("grant_type", "client_credentials".to_owned()));
+    params
+}
+
+both_backends! {
+    async fn anonymous_gets_401_and_anyone_but_admin_staff_403(backend) {
+        let app = spawn_app(backend).await;
+        let anonymous = app.http.get(app.url("/admin/api/applications")).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        let body: Value = anonymous.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token");
+
+        let client = app.confidential_client();
+        app.create_user("plain@example.com", PASSWORD).await;
+        let plain = app.sign_in(&client, "plain@example.com").await;
+        let response = call(&app, Method::GET, "/admin/api/users", &text(&plain, "access_token"), None).await;
+        assert_eq!(response.status(), 403);
+
+        app.create_staff("staff-no-admin@example.com", PASSWORD);
+        let without_scope = app.password_grant(&client, "staff-no-admin@example.com", PASSWORD).await;
+        let response = call(&app, Method::GET, "/admin/api/users", &text(&without_scope, "access_token"), None).await;
+        assert_eq!(response.status(), 403, "staff, but the token lacks scope admin");
+
+        let token = staff_token(&app).await;
+        let listing = json_of(call(&app, Method::GET, "/admin/api/users", &token, None).await, 200).await;
+        assert_eq!(listing["total"], 3);
+    }
+
+    async fn an_application_is_created_shown_once_rotated_edited_and_deleted(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let created = json_of(call(&app, Method::POST, "/admin/api/applications", &token, Some(json!({
+            "name": "Billing", "client_type": "confidential",
+            "grant_types": ["client_credentials", "password", "refresh_token"],
+            "redirect_uris": ["https://billing.example.com/cb"], "skip_authorization": false,
+        }))).await, 201).await;
+        let client = TestClient { id: text(&created, "client_id"), secret: Some(text(&created, "client_secret")) };
+        assert_eq!(created["grant_types"], json!(["client_credentials", "password", "refresh_token"]));
+
+        let listing = call(&app, Method::GET, "/admin/api/applications", &token, None).await.text().await.unwrap();
+        assert!(listing.contains(&client.id));
+        assert!(!listing.contains("client_secret") && !listing.contains(client.secret.as_deref().unwrap()), "{listing}");
+        let shown = json_of(call(&app, Method::GET, &format!("/admin/api/applications/{}", client.id), &token, None).await, 200).await;
+        assert_eq!(shown["name"], "Billing");
+        assert!(shown.get("client_secret").is_none());
+        assert_eq!(app.post_token(&client_credentials(&client)).await.status(), 200);
+
+        let rotated = json_of(call(&app, Method::POST, &format!("/admin/api/applications/{}/rotate-secret", client.id), &token, None).await, 200).await;
+        let new_client = TestClient { id: client.id.clone(), secret: Some(text(&rotated, "client_secret")) };
+        assert_ne!(new_client.secret, client.secret);
+        assert_oauth_error(app.post_token(&client_credentials(&client)).await, 401, "invalid_client").await;
+        assert_eq!(app.post_token(&client_credentials(&new_client)).await.status(), 200);
+
+        let path = format!("/admin/api/applications/{}", client.id);
+        let edited = json_of(call(&app, Method::PATCH, &path, &token, Some(json!({
+            "grant_types": ["password", "refresh_token"], "redirect_uris": [], "skip_authorization": true, "name": "Billing 2",
+        }))).await, 200).await;
+        assert_eq!(edited["grant_types"], json!(["password", "refresh_token"]));
+        assert_eq!(edited["redirect_uris"], json!([]));
+        assert_eq!((edited["skip_authorization"].clone(), edited["name"].clone()), (json!(true), json!("Billing 2")));
+        assert_oauth_error(app.post_token(&client_credentials(&new_client)).await, 400, "unauthorized_client").await;
+        let refused = call(&app, Method::PATCH, &path, &token, Some(json!({ "client_type": "public" }))).await;
+        assert_oauth_error(refused, 400, "invalid_request").await;
+
+        // Deleting revokes what the application held.
+        app.create_user("payer@example.com", PASSWORD).await;
+        let pair = app.sign_in(&new_client, "payer@example.com").await;
+        assert_eq!(app.user_status(&text(&pair, "access_token")).await, 200);
+        assert_eq!(call(&app, Method::DELETE, &path, &token, None).await.status(), 204);
+        assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
+        assert_oauth_error(app.refresh(&new_client, &text(&pair, "refresh_token")).await, 401, "invalid_client").await;
+        assert_eq!(call(&app, Method::GET, &path, &token, None).await.status(), 404);
+
+        for action in ["application.create", "application.rotate_secret", "application.update", "application.delete"] {
+            assert_eq!(audit_count(&app, &token, action).await, 1, "{action}");
+        }
+        let audit = json_of(call(&app, Method::GET, "/admin/api/audit?action=application.create", &token, None).await, 200).await;
+        assert_eq!(audit["items"][0]["target_id"], json!(client.id));
+        assert!(audit["items"][0]["actor_user_id"].as_i64().is_some());
+    }
+
+    async fn bad_application_input_is_a_400_and_writes_nothing(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        for body in [
+            json!({ "grant_types": ["password"] }),
+            json!({ "name": "X", "grant_types": ["telepathy"] }),
+            json!({ "name": "X", "grant_types": [] }),
+            json!({ "name": "X", "client_type": "public", "grant_types": ["client_credentials"] }),
+            json!({ "name": "X", "grant_types": ["password"], "redirect_uris": ["not a url"] }),
+            json!({ "name": "X", "grant_types": ["password"], "skip_authorization": "maybe" }),
+        ] {
+            let response = call(&app, Method::POST, "/admin/api/applications", &token, Some(body.clone())).await;
+            assert_oauth_error(response, 400, "invalid_request").await;
+        }
+        let listing = json_of(call(&app, Method::GET, "/admin/api/applications", &token, None).await, 200).await;
+        assert_eq!(listing["total"], 1, "only the staff token's own client");
+        assert_eq!(audit_count(&app, &token, "application.create").await, 0);
+        let missing = call(&app, Method::DELETE, "/admin/api/applications/nope", &token, None).await;
+        assert_eq!(missing.status(), 404);
+    }
+
+    async fn listings_are_paginated(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        for n in 0..4 {
+            let body = json!({ "name": format!("App {n}"), "grant_types": ["password"] });
+            json_of(call(&app, Method::POST, "/admin/api/applications", &token, Some(body)).await, 201).await;
+        }
+        let first = json_of(call(&app, Method::GET, "/admin/api/applications?per_page=2", &token, None).await, 200).await;
+        assert_eq!((first["total"].as_i64(), first["items"].as_array().unwrap().len()), (Some(5), 2));
+        let last = json_of(call(&app, Method::GET, "/admin/api/applications?per_page=2&page=3", &token, None).await, 200).await;
+        assert_eq!(last["items"].as_array().unwrap().len(), 1);
+        assert_eq!(last["items"][0]["name"], "App 3");
+    }
+
+    async fn deactivating_a_user_kills_their_tokens_at_once(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let client = app.confidential_client();
+        let id = app.create_user("leaver@example.com", PASSWORD).await;
+        let pair = app.sign_in(&client, "leaver@example.com").await;
+
+        let found = json_of(call(&app, Method::GET, "/admin/api/users?q=LEAVER", &token, None).await, 200).await;
+        assert_eq!((found["total"].as_i64(), found["items"][0]["id"].as_i64()), (Some(1), Some(id)));
+
+        let path = format!("/admin/api/users/{id}");
+        let updated = json_of(call(&app, Method::PATCH, &path, &token, Some(json!({ "is_active": false }))).await, 200).await;
+        assert_eq!(updated["is_active"], false);
+        assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
+        assert_oauth_error(app.refresh(&client, &text(&pair, "refresh_token")).await, 400, "invalid_grant").await;
+        // Reactivation does not bring the old tokens back.
+        json_of(call(&app, Method::PATCH, &path, &token, Some(json!({ "is_active": true, "is_staff": true }))).await, 200).await;
+        assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
+        assert_eq!(audit_count(&app, &token, "user.deactivate").await, 1);
+        assert_eq!(audit_count(&app, &token, "user.grant_staff").await, 1);
+
+        let staff_id = json_of(call(&app, Method::GET, "/admin/api/users?q=root", &token, None).await, 200).await["items"][0]["id"].as_i64().unwrap();
+        let myself = call(&app, Method::PATCH, &format!("/admin/api/users/{staff_id}"), &token, Some(json!({ "is_active": false }))).await;
+        assert_oauth_error(myself, 400, "invalid_request").await;
+        let nobody = call(&app, Method::PATCH, "/admin/api/users/999999", &token, Some(json!({ "is_active": false }))).await;
+        assert_eq!(nobody.status(), 404);
+    }
+
+    async fn tokens_are_listed_and_revoked(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let client = app.confidential_client();
+        let id = app.create_user("holder@example.com", PASSWORD).await;
+        let first = app.sign_in(&client, "holder@example.com").await;
+        let second = app.sign_in(&client, "holder@example.com").await;
+
+        let listing = json_of(call(&app, Method::GET, &format!("/admin/api/tokens?user={id}"), &token, None).await, 200).await;
+        assert_eq!(listing["total"], 4, "two refresh and two access tokens: {listing}");
+        let items = listing["items"].as_array().unwrap();
+        assert!(items.iter().all(|t| t["user_id"] == id && t["client_id"] == json!(client.id)));
+        let by_client = json_of(call(&app, Method::GET, &format!("/admin/api/tokens?client_id={}", client.id), &token, None).await, 200).await;
+        assert_eq!(by_client["total"], 4, "the staff token came from another client");
+
+        // Newest refresh first: revoking it ends the second sign-in only.
+        let refresh_id = text(&items[0], "id");
+        assert!(refresh_id.starts_with("refresh-"), "{refresh_id}");
+        assert_eq!(call(&app, Method::DELETE, &format!("/admin/api/tokens/{refresh_id}"), &token, None).await.status(), 204);
+        assert_eq!(app.user_status(&text(&second, "access_token")).await, 401);
+        assert_eq!(app.user_status(&text(&first, "access_token")).await, 200);
+
+        let access = json_of(call(&app, Method::GET, &format!("/admin/api/tokens?user={id}"), &token, None).await, 200).await;
+        let access_id = access["items"].as_array().unwrap().iter().map(|t| text(t, "id")).find(|i| i.starts_with("access-")).unwrap();
+        assert_eq!(call(&app, Method::DELETE, &format!("/admin/api/tokens/{access_id}"), &token, None).await.status(), 204);
+        assert_eq!(app.user_status(&text(&first, "access_token")).await, 401);
+        assert_eq!(audit_count(&app, &token, "token.revoke").await, 2);
+        for bad in ["refresh-999999", "access-x", "session-1", "12"] {
+            assert_eq!(call(&app, Method::DELETE, &format!("/admin/api/tokens/{bad}"), &token, None).await.status(), 404, "{bad}");
+        }
+    }
+
+    async fn social_links_are_listed_without_secrets_and_unlinked(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let id = app.create_user("linked@example.com", PASSWORD).await;
+        portcullis::store::social::SocialAccount::insert(&mut app.db(), &portcullis::store::social::NewSocialAccount {
+            user_id: id, provider: "google-oauth2", uid: "g-1", extra_data: "{\"picture\": \"x\"}", created_at: 1,
+        }).unwrap();
+        let listing = json_of(call(&app, Method::GET, &format!("/admin/api/social?user={id}"), &token, None).await, 200).await;
+        assert_eq!(listing["total"], 1);
+        let link = &listing["items"][0];
+        assert_eq!((link["provider"].clone(), link["uid"].clone()), (json!("google-oauth2"), json!("g-1")));
+        assert!(link.get("extra_data").is_none() && link.get("provider_refresh_token").is_none());
+        let link_id = link["id"].as_i64().unwrap();
+        assert_eq!(call(&app, Method::DELETE, &format!("/admin/api/social/{link_id}"), &token, None).await.status(), 204);
+        let after = json_of(call(&app, Method::GET, &format!("/admin/api/social?user={id}"), &token, None).await, 200).await;
+        assert_eq!(after["total"], 0);
+        assert_eq!(audit_count(&app, &token, "social.unlink").await, 1);
+        assert_eq!(call(&app, Method::DELETE, &format!("/admin/api/social/{link_id}"), &token, None).await.status(), 404);
+    }
+
+    async fn a_staff_browser_session_works_with_its_csrf_token(backend) {
+        let app = spawn_app(backend).await;
+        app.create_staff(STAFF, PASSWORD);
+        let client = public_client(&app);
+        let (_, challenge) = pkce();
+        let mut visitor = Visitor::new(&app);
+        let consent = visitor.sign_in(&authorize_path(&client, REDIRECT, Some(&challenge)), STAFF, PASSWORD).await;
+        assert!(consent.is_consent());
+        let csrf = consent.csrf();
+
+        let users = visitor.get("/admin/api/users").await;
+        assert_eq!(users.status, 200, "{}", users.body);
+        let create = |csrf: Option<&str>| {
+            let mut request = app.http.post(app.url("/admin/api/applications"))
+                .header("Cookie", visitor.cookie().unwrap().to_owned())
+                .json(&json!({ "name": "From the console", "grant_types": ["password"] }));
+            if let Some(csrf) = csrf {
+                request = request.header("X-CSRF-Token", csrf);
+            }
+            request.send()
+        };
+        assert_eq!(create(None).await.unwrap().status(), 403, "an unsafe request needs X-CSRF-Token");
+        assert_eq!(create(Some(&"0".repeat(64))).await.unwrap().status(), 403);
+        let with = create(Some(&csrf)).await.unwrap();
+        assert_eq!(with.status(), 201);
+
+        // A signed-in user who is not staff is refused.
+        app.create_user("member@example.com", PASSWORD).await;
+        let mut member = Visitor::new(&app);
+        member.sign_in(&authorize_path(&client, REDIRECT, Some(&challenge)), "member@example.com", PASSWORD).await;
+        assert_eq!(member.get("/admin/api/users").await.status, 403);
+    }
+}
