@@ -3,8 +3,10 @@
 
 pub mod applications;
 pub mod audit_log;
+pub mod console;
 pub mod social;
 pub mod staff;
+pub mod stats;
 pub mod tokens;
 pub mod users;
 
@@ -33,7 +35,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tokens/{id}", web::delete().to(tokens::revoke))
             .route("/social", web::get().to(social::list))
             .route("/social/{id}", web::delete().to(social::unlink))
-            .route("/audit", web::get().to(audit_log::list)),
+            .route("/audit", web::get().to(audit_log::list))
+            .route("/stats", web::get().to(stats::show)),
+    );
+    cfg.service(
+        web::scope("/admin")
+            .route("", web::get().to(console::index))
+            .route("/", web::get().to(console::index))
+            .route("/login", web::get().to(console::login_form))
+            .route("/login", web::post().to(console::login))
+            .route("/logout", web::post().to(console::logout))
+            .route("/assets/{file}", web::get().to(console::asset)),
     );
 }
 

@@ -4,3 +4,4 @@
 pub mod oauth;
 pub mod pages;
 pub mod session;
+pub mod sign_in;

@@ -5,20 +5,16 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::Connection;
 
-use crate::auth::client_ip::client_ip_text;
-use crate::auth::passwords;
 use crate::browser::oauth::{self, Authorization};
 use crate::browser::pages::{self, Consent, ProviderLink, SignIn};
 use crate::browser::session::Browser;
+use crate::browser::sign_in::{check_password, PasswordSignIn};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::applications::Application;
-use crate::store::audit::{self, NewAuditEvent};
 use crate::store::users::User;
-use crate::throttle;
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req);
@@ -137,90 +133,24 @@ fn respond(
     Ok(response)
 }
 
-/// Checks the password exactly as the password grant does (same throttle, same dummy
-/// hash for unknown users), then signs the browser in on a fresh cookie.
+/// The sign-in form's answer: the next page of the flow, or the form again with why.
 async fn sign_in(
     req: &HttpRequest,
     state: &AppState,
     login: String,
     password: String,
 ) -> Result<HttpResponse, ApiError> {
-    let address = client_ip_text(req, &state.settings.trusted_proxies);
-    let throttle_settings = state.settings.throttle.clone();
-    let checked = {
-        let (login, address) = (login.clone(), address.clone());
-        crate::db::run(&state.pool, move |conn| {
-            throttle::check_login(conn, &throttle_settings, &login, &address)?;
-            Ok(User::find_by_login(conn, &login)?)
-        })
-        .await
-    };
-    let user = match checked {
-        // A person at the page gets the page back, with the wait, not the grant's JSON.
-        Err(ApiError::RateLimited { retry_after }) => {
-            let browser = Browser::from_request(req);
-            let outcome = run_flow(req, state, &browser, None).await?;
-            let minutes = (retry_after.max(1) + 59) / 60;
-            let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
-            let mut response = respond(req, state, &browser, outcome, Some(&message))?;
-            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after.max(1)));
-            return Ok(response);
-        }
-        other => other?,
-    };
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified =
-        state.hashes.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
-    let signed_in = state
-        .writes
-        .run(move |conn| {
-            let Some(user) = user.filter(|u| verified && u.is_active) else {
-                throttle::record_login_failure(conn, &login, &address)?;
-                audit::record(
-                    conn,
-                    NewAuditEvent {
-                        action: "login.failed",
-                        target_type: "user",
-                        ip: Some(&address),
-                        ..Default::default()
-                    },
-                )?;
-                return Ok(None);
-            };
-            throttle::record_login_success(conn, &login)?;
-            conn.transaction(|conn| {
-                User::touch_last_login(conn, user.id, crate::time::now())?;
-                audit::record(
-                    conn,
-                    NewAuditEvent {
-                        actor_user_id: Some(user.id),
-                        action: "login.browser",
-                        target_type: "user",
-                        target_id: &user.id.to_string(),
-                        ip: Some(&address),
-                        ..Default::default()
-                    },
-                )?;
-                Ok::<_, ApiError>(Some(Browser::sign_in(conn, user.id)?))
-            })
-        })
-        .await?;
-    match signed_in {
-        Some(browser) => {
+    match check_password(req, state, login, password).await? {
+        PasswordSignIn::SignedIn(browser) => {
             let outcome = run_flow(req, state, &browser, None).await?;
             respond(req, state, &browser, outcome, None)
         }
-        None => {
+        refused => {
             let browser = Browser::from_request(req);
             let outcome = run_flow(req, state, &browser, None).await?;
-            respond(
-                req,
-                state,
-                &browser,
-                outcome,
-                Some("Those credentials are not correct, or the account is disabled."),
-            )
+            let mut response = respond(req, state, &browser, outcome, Some(&refused.message()))?;
+            refused.mark(&mut response);
+            Ok(response)
         }
     }
 }

@@ -88,6 +88,15 @@ pub fn session_user(conn: &mut DbConnection, token_hash: &str, now: i64) -> Quer
         .optional()
 }
 
+pub fn end_session(conn: &mut DbConnection, token_hash: &str) -> QueryResult<usize> {
+    diesel::delete(browser_sessions::table.filter(browser_sessions::token_hash.eq(token_hash))).execute(conn)
+}
+
+/// Signed-in browsers whose session has not expired.
+pub fn live_sessions(conn: &mut DbConnection, now: i64) -> QueryResult<i64> {
+    browser_sessions::table.filter(browser_sessions::expires_at.gt(now)).count().get_result(conn)
+}
+
 /// A sign-in at Google or Facebook that the browser was sent to and has not come back from.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = provider_logins)]

@@ -285,4 +285,55 @@ both_backends! {
         member.sign_in(&authorize_path(&client, REDIRECT, Some(&challenge)), "member@example.com", PASSWORD).await;
         assert_eq!(member.get("/admin/api/users").await.status, 403);
     }
+
+    async fn the_console_signs_staff_in_and_out(backend) {
+        let app = spawn_app(backend).await;
+        app.create_staff(STAFF, PASSWORD);
+        let mut visitor = Visitor::new(&app);
+        let away = visitor.get("/admin/").await;
+        assert_eq!((away.status, away.location.as_deref()), (303, Some("/admin/login")));
+
+        let form = visitor.get("/admin/login").await;
+        assert!(form.is_sign_in());
+        let refused = visitor.post("/admin/login", &[("username", STAFF), ("password", PASSWORD)]).await;
+        assert_eq!(refused.status, 403, "no CSRF token");
+        let wrong = visitor.post("/admin/login", &[("csrf_token", &form.csrf()), ("username", STAFF), ("password", "nope")]).await;
+        assert_eq!(wrong.status, 400);
+        let signed_in = visitor.post("/admin/login", &[("csrf_token", &form.csrf()), ("username", STAFF), ("password", PASSWORD)]).await;
+        assert_eq!(signed_in.location.as_deref(), Some("/admin/"));
+
+        let console = visitor.get("/admin/").await;
+        assert_eq!(console.status, 200);
+        assert!(console.body.contains("/admin/assets/app.js") && console.body.contains(STAFF));
+        let csrf_start = console.body.find(r#"name="csrf-token" content=""#).unwrap() + 27;
+        let csrf = &console.body[csrf_start..csrf_start + 64];
+        let stats = visitor.get("/admin/api/stats").await;
+        let stats: Value = serde_json::from_str(&stats.body).unwrap();
+        assert_eq!((stats["users"].as_i64(), stats["applications"].as_i64()), (Some(1), Some(0)));
+        assert_eq!(stats["sign_ins_per_day"].as_array().unwrap().len(), 14);
+        assert_eq!(stats["sign_ins_per_day"][13]["sign_ins"], 1, "this sign-in, today");
+
+        let script = app.http.get(app.url("/admin/assets/app.js")).send().await.unwrap();
+        assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+        assert_eq!(app.http.get(app.url("/admin/assets/../Cargo.toml")).send().await.unwrap().status(), 404);
+
+        let out = visitor.post("/admin/logout", &[("csrf_token", csrf)]).await;
+        assert_eq!(out.location.as_deref(), Some("/admin/login"));
+        assert_eq!(visitor.get("/admin/api/stats").await.status, 401, "the session is over");
+    }
+
+    async fn the_console_is_closed_to_users_who_are_not_staff(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("member@example.com", PASSWORD).await;
+        let mut visitor = Visitor::new(&app);
+        let form = visitor.get("/admin/login").await;
+        let signed_in = visitor
+            .post("/admin/login", &[("csrf_token", &form.csrf()), ("username", "member@example.com"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(signed_in.status, 303);
+        let console = visitor.get("/admin/").await;
+        assert_eq!(console.status, 403);
+        assert!(console.body.contains("Staff only") && !console.body.contains("app.js"));
+        assert_eq!(visitor.get("/admin/api/users").await.status, 403);
+    }
 }

@@ -19,13 +19,13 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver on a free port, stopped with the test.
-struct Driver {
+pub struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub fn start() -> Self {
         assert!(
             std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
             "the browser test needs Debian's chromium and chromium-driver: run tests/setup.sh"
@@ -52,6 +52,24 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A headless Chromium session on `driver`.
+pub async fn open_browser(driver: &Driver) -> fantoccini::Client {
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-dev-shm-usage", "--window-size=1280,900"],
+        }
+    });
+    let Value::Object(capabilities) = capabilities else { unreachable!() };
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
 }
 
 #[actix_web::test]
@@ -95,20 +113,7 @@ async fn signs_in_on_the_page_and_lands_on_the_redirect_with_a_code() {
         .append_pair("code_challenge_method", "S256");
 
     let driver = Driver::start();
-    let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-dev-shm-usage"],
-        }
-    });
-    let Value::Object(capabilities) = capabilities else { unreachable!() };
-    let browser = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session");
+    let browser = open_browser(&driver).await;
 
     let outcome = async {
         browser.goto(authorize.as_str()).await?;

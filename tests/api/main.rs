@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod admin_api;
+mod admin_console;
 mod bad_input;
 mod brute_force;
 mod command_line;

@@ -1,0 +1,146 @@
+//! The admin web console at `/admin/`: a sign-in page for staff, and one HTML page with
+//! its script and style sheet (sources in `admin/`, compiled into the binary) that
+//! drives the JSON API with the session cookie and the CSRF token the page carries.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::browser::pages::{self, SignIn};
+use crate::browser::session::Browser;
+use crate::browser::sign_in::{check_password, PasswordSignIn};
+use crate::db;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::state::AppState;
+use crate::store::browser::end_session;
+use crate::tokens::random;
+
+const INDEX: &str = include_str!("../../admin/index.html");
+const SCRIPT: &str = include_str!("../../admin/app.js");
+const STYLE: &str = include_str!("../../admin/style.css");
+/// Everything the console loads comes from here; nothing inline, nothing framed.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                   img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn secure(state: &AppState) -> bool {
+    state.settings.issuer.starts_with("https://")
+}
+
+fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
+/// `GET /admin/`: the console for staff; others are sent to sign in or told no.
+pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let browser = Browser::from_request(&req);
+    let token = browser.token.clone();
+    let user = db::run(&state.pool, move |conn| Ok(Browser { token, fresh: false }.user(conn)?)).await?;
+    let Some(user) = user.filter(|_| !browser.fresh) else { return Ok(redirect("/admin/login")) };
+    if !user.is_staff {
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            "Staff only",
+            "The admin console is for staff users. Sign in with a staff account.",
+        );
+    }
+    let name = user.email.as_deref().unwrap_or(&user.username);
+    let page = INDEX
+        .replace("{{csrf_token}}", &browser.csrf_token(&state.secret_key))
+        .replace("{{user}}", &html_escape(name));
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .body(page))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub async fn asset(file: web::Path<String>) -> HttpResponse {
+    let (body, content_type) = match file.as_str() {
+        "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        "style.css" => (STYLE, "text/css; charset=utf-8"),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
+}
+
+fn login_page(state: &AppState, browser: &Browser, message: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let mut response = pages::render(
+        StatusCode::OK,
+        &SignIn {
+            app_name: "the Portcullis admin console",
+            action: "/admin/login",
+            csrf_token: &browser.csrf_token(&state.secret_key),
+            username: "",
+            message,
+            providers: Vec::new(),
+        },
+    )?;
+    if browser.fresh {
+        response.add_cookie(&browser.cookie(secure(state))).map_err(ApiError::internal)?;
+    }
+    Ok(response)
+}
+
+pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    login_page(&state, &Browser::from_request(&req), None)
+}
+
+fn csrf_ok(state: &AppState, browser: &Browser, params: &Params) -> bool {
+    !browser.fresh && params.get("csrf_token").is_some_and(|t| browser.csrf_matches(&state.secret_key, t))
+}
+
+fn expired_form() -> Result<HttpResponse, ApiError> {
+    pages::error(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "The form was not sent from this page (or your browser blocks cookies). Reload the page and try again.",
+    )
+}
+
+pub async fn login(
+    req: HttpRequest,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let browser = Browser::from_request(&req);
+    if !csrf_ok(&state, &browser, &params) {
+        return expired_form();
+    }
+    let login = params.get("username").unwrap_or_default().trim().to_owned();
+    let password = params.get("password").unwrap_or_default().to_owned();
+    match check_password(&req, &state, login, password).await? {
+        PasswordSignIn::SignedIn(signed_in) => {
+            let mut response = redirect("/admin/");
+            response.add_cookie(&signed_in.cookie(secure(&state))).map_err(ApiError::internal)?;
+            Ok(response)
+        }
+        refused => {
+            let mut response = login_page(&state, &browser, Some(&refused.message()))?;
+            refused.mark(&mut response);
+            Ok(response)
+        }
+    }
+}
+
+/// `POST /admin/logout`: ends this browser's session everywhere it is used.
+pub async fn logout(
+    req: HttpRequest,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let browser = Browser::from_request(&req);
+    if !csrf_ok(&state, &browser, &params) {
+        return expired_form();
+    }
+    let hash = random::sha256_hex(&browser.token);
+    state.writes.run(move |conn| Ok(end_session(conn, &hash)?)).await?;
+    Ok(redirect("/admin/login"))
+}

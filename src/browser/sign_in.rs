@@ -1,0 +1,112 @@
+//! Email/username and password at a sign-in page (the authorization endpoint's or the
+//! admin console's): checked exactly as the password grant checks them (same throttle
+//! counters, same dummy hash for unknown users), audited, and on success a new session.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use diesel::Connection;
+
+use super::session::Browser;
+use crate::auth::client_ip::client_ip_text;
+use crate::auth::passwords;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::users::User;
+use crate::throttle;
+
+pub enum PasswordSignIn {
+    /// Signed in on this new cookie; the caller sets it.
+    SignedIn(Browser),
+    /// Wrong credentials or a disabled account (which one is not said).
+    Refused,
+    /// Too many failures: the password was not even checked.
+    Throttled { retry_after: i64 },
+}
+
+impl PasswordSignIn {
+    pub fn message(&self) -> String {
+        match self {
+            Self::SignedIn(_) => String::new(),
+            Self::Refused => "Those credentials are not correct, or the account is disabled.".into(),
+            Self::Throttled { retry_after } => {
+                let minutes = (retry_after.max(&1) + 59) / 60;
+                format!("Too many failed sign-ins. Try again in {minutes} minute(s).")
+            }
+        }
+    }
+
+    /// A person at the page gets the page back with 400, or 429 and the wait, never
+    /// the grant's JSON.
+    pub fn mark(&self, response: &mut HttpResponse) {
+        match self {
+            Self::SignedIn(_) => {}
+            Self::Refused => *response.status_mut() = StatusCode::BAD_REQUEST,
+            Self::Throttled { retry_after } => {
+                *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after.max(&1)));
+            }
+        }
+    }
+}
+
+pub async fn check_password(
+    req: &HttpRequest,
+    state: &AppState,
+    login: String,
+    password: String,
+) -> Result<PasswordSignIn, ApiError> {
+    let address = client_ip_text(req, &state.settings.trusted_proxies);
+    let throttle_settings = state.settings.throttle.clone();
+    let checked = {
+        let (login, address) = (login.clone(), address.clone());
+        crate::db::run(&state.pool, move |conn| {
+            throttle::check_login(conn, &throttle_settings, &login, &address)?;
+            Ok(User::find_by_login(conn, &login)?)
+        })
+        .await
+    };
+    let user = match checked {
+        Err(ApiError::RateLimited { retry_after }) => return Ok(PasswordSignIn::Throttled { retry_after }),
+        other => other?,
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verified =
+        state.hashes.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
+    state
+        .writes
+        .run(move |conn| {
+            let Some(user) = user.filter(|u| verified && u.is_active) else {
+                throttle::record_login_failure(conn, &login, &address)?;
+                audit::record(
+                    conn,
+                    NewAuditEvent {
+                        action: "login.failed",
+                        target_type: "user",
+                        ip: Some(&address),
+                        ..Default::default()
+                    },
+                )?;
+                return Ok(PasswordSignIn::Refused);
+            };
+            throttle::record_login_success(conn, &login)?;
+            conn.transaction(|conn| {
+                User::touch_last_login(conn, user.id, crate::time::now())?;
+                audit::record(
+                    conn,
+                    NewAuditEvent {
+                        actor_user_id: Some(user.id),
+                        action: "login.browser",
+                        target_type: "user",
+                        target_id: &user.id.to_string(),
+                        ip: Some(&address),
+                        ..Default::default()
+                    },
+                )?;
+                Ok::<_, ApiError>(PasswordSignIn::SignedIn(Browser::sign_in(conn, user.id)?))
+            })
+        })
+        .await
+}

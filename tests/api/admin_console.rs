@@ -1,0 +1,111 @@
+//! The admin console in headless Chromium: a staff user signs in, registers an
+//! application and reads its secret once, revokes a sign-in, deactivates a user; a
+//! non-staff user cannot reach it. With `PORTCULLIS_SCREENSHOTS=dir` the main pages are
+//! saved there (that is how the pictures in docs/screenshots are made).
+
+use fantoccini::{Client, Locator};
+use serde_json::Value;
+
+use crate::chromium::{open_browser, Driver};
+use crate::helpers::{assert_oauth_error, spawn_app, text, Backend, TestClient, PASSWORD};
+
+const STAFF: &str = "admin@example.com";
+
+async fn screenshot(browser: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("PORTCULLIS_SCREENSHOTS") {
+        let png = browser.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+}
+
+async fn sign_in(browser: &Client, base: &str, email: &str) -> Result<(), fantoccini::error::CmdError> {
+    browser.goto(&format!("{base}/admin/")).await?;
+    // Not signed in: the console sends the browser to its sign-in page.
+    browser.wait().for_element(Locator::Css("input[name=username]")).await?.send_keys(email).await?;
+    browser.find(Locator::Css("input[name=password]")).await?.send_keys(PASSWORD).await?;
+    browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+    Ok(())
+}
+
+/// Clicks `button`, then Confirm in the console's dialog.
+async fn click_and_confirm(browser: &Client, button: Locator<'_>) -> Result<(), fantoccini::error::CmdError> {
+    browser.wait().for_element(button).await?.click().await?;
+    browser.wait().for_element(Locator::Css("dialog[open] #confirm-ok")).await?.click().await?;
+    Ok(())
+}
+
+#[actix_web::test]
+async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_staff(STAFF, PASSWORD);
+    let client = app.confidential_client();
+    let worker = app.create_user("worker@example.com", PASSWORD).await;
+    let pair = app.sign_in(&client, "worker@example.com").await;
+    app.create_user("member@example.com", PASSWORD).await;
+    let base = app.address.clone();
+
+    let driver = Driver::start();
+    let browser = open_browser(&driver).await;
+    let outcome: Result<(String, String), fantoccini::error::CmdError> = async {
+        sign_in(&browser, &base, STAFF).await?;
+        browser.wait().for_element(Locator::Css(".cards")).await?;
+        screenshot(&browser, "dashboard").await;
+
+        browser.goto(&format!("{base}/admin/#/applications")).await?;
+        browser.wait().for_element(Locator::Id("app-name")).await?.send_keys("Console app").await?;
+        browser.find(Locator::Css("input[value=client_credentials]")).await?.click().await?;
+        browser.find(Locator::Css("#new-application button[type=submit]")).await?.click().await?;
+        let secret = browser.wait().for_element(Locator::Id("client-secret")).await?.text().await?;
+        let client_id = browser.find(Locator::Id("client-id")).await?.text().await?;
+        screenshot(&browser, "applications").await;
+
+        browser.goto(&format!("{base}/admin/#/tokens?user={worker}")).await?;
+        click_and_confirm(&browser, Locator::Css("button[data-token^=refresh-]")).await?;
+        // The worker's only sign-in is gone: the list is empty.
+        browser.wait().for_element(Locator::Css("td.muted")).await?;
+
+        browser.goto(&format!("{base}/admin/#/users?q=worker")).await?;
+        click_and_confirm(&browser, Locator::Css(&format!("button[data-user='{worker}']"))).await?;
+        browser.wait().for_element(Locator::XPath("//td[text()='deactivated']")).await?;
+        screenshot(&browser, "users").await;
+        browser.set_window_size(390, 844).await?;
+        screenshot(&browser, "users-phone").await;
+        browser.set_window_size(1280, 900).await?;
+        browser.goto(&format!("{base}/admin/#/audit")).await?;
+        browser.wait().for_element(Locator::XPath("//td[text()='user.deactivate']")).await?;
+        screenshot(&browser, "audit").await;
+
+        // Sign out, then a member who is not staff tries.
+        browser.find(Locator::Css("form.signout button")).await?.click().await?;
+        sign_in(&browser, &base, "member@example.com").await?;
+        let heading = browser.wait().for_element(Locator::Css("h1")).await?.text().await?;
+        Ok((format!("{client_id}\n{secret}"), heading))
+    }
+    .await;
+    let _ = browser.close().await;
+    let (created, refused_heading) = outcome.expect("the console went through every step");
+
+    // The secret read off the page works, once registered.
+    let (client_id, secret) = created.split_once('\n').unwrap();
+    let console_client = TestClient { id: client_id.to_owned(), secret: Some(secret.to_owned()) };
+    let mut params = console_client.body();
+    params.push(("grant_type", "client_credentials".to_owned()));
+    let response = app.post_token(&params).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(!text(&body, "access_token").is_empty());
+
+    // The revoked sign-in and the deactivated user are dead over HTTP too.
+    assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
+    assert_oauth_error(app.refresh(&client, &text(&pair, "refresh_token")).await, 400, "invalid_grant").await;
+    let mut retry = client.body();
+    retry.extend([
+        ("grant_type", "password".to_owned()),
+        ("username", "worker@example.com".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ]);
+    assert_oauth_error(app.post_token(&retry).await, 400, "invalid_grant").await;
+
+    assert_eq!(refused_heading, "Staff only");
+}
