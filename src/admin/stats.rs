@@ -45,7 +45,7 @@ pub async fn show(_staff: Staff, state: web::Data<AppState>) -> Result<HttpRespo
         let today = now - now.rem_euclid(DAY);
         let since = today - (DAYS - 1) * DAY;
         let times: Vec<i64> = audit_events::table
-            .filter(audit_events::action.eq_any(["login.password", "login.browser"]))
+            .filter(audit_events::action.eq_any(["login.password", "login.browser", "login.social"]))
             .filter(audit_events::created_at.ge(since))
             .select(audit_events::created_at)
             .load(conn)?;

@@ -3,11 +3,11 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::Connection;
 use serde::Serialize;
 
 use crate::auth::bearer::UserBearer;
 use crate::auth::client::ClientCredentials;
+use crate::auth::client_ip::client_ip_text;
 use crate::db;
 use crate::domain::GrantType;
 use crate::error::ApiError;
@@ -16,6 +16,7 @@ use crate::providers::Credential;
 use crate::routes::token::{authorized_client, user_scope};
 use crate::social;
 use crate::state::AppState;
+use crate::store::audit::{self, NewAuditEvent};
 use crate::store::social::SocialAccount;
 use crate::store::users::User;
 use crate::tokens::{Family, Grant, TokenResponse};
@@ -88,6 +89,7 @@ async fn convert(
     state: &AppState,
     client: ClientCredentials,
     conversion: Conversion,
+    address: String,
 ) -> Result<(TokenResponse, User), ApiError> {
     let provider = state.providers.get(&conversion.backend).ok_or_else(|| {
         ApiError::invalid_request(format!("Unknown or unconfigured backend '{}'.", conversion.backend))
@@ -114,14 +116,27 @@ async fn convert(
     state
         .writes
         .run(move |conn| {
-            let user = social::link_or_create(conn, &profile, sealed.as_deref())?;
-            if !user.is_active {
-                return Err(ApiError::invalid_grant("The user account is disabled."));
-            }
-            let scope = user_scope(conversion.scope.as_deref(), &user)?;
-            let tokens = conn.transaction(|conn| {
+            // One transaction: a refused sign-in (disabled user, scope) leaves no new link.
+            db::write_transaction(conn, |conn| {
+                let user = social::link_or_create(conn, &profile, sealed.as_deref())?;
+                if !user.is_active {
+                    return Err(ApiError::invalid_grant("The user account is disabled."));
+                }
+                let scope = user_scope(conversion.scope.as_deref(), &user)?;
                 User::touch_last_login(conn, user.id, crate::time::now())?;
-                issuer.issue(
+                audit::record(
+                    conn,
+                    NewAuditEvent {
+                        actor_user_id: Some(user.id),
+                        action: "login.social",
+                        target_type: "application",
+                        target_id: &app.client_id,
+                        ip: Some(&address),
+                        detail: profile.provider,
+                        ..Default::default()
+                    },
+                )?;
+                let tokens = issuer.issue(
                     conn,
                     Grant {
                         grant_type: grant,
@@ -130,9 +145,9 @@ async fn convert(
                         scope: &scope,
                         family: Family::New,
                     },
-                )
-            })?;
-            Ok((tokens, user))
+                )?;
+                Ok((tokens, user))
+            })
         })
         .await
 }
@@ -142,12 +157,13 @@ fn no_store(body: impl Serialize) -> HttpResponse {
 }
 
 async fn converted(
+    req: &HttpRequest,
     state: &AppState,
     client: ClientCredentials,
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
     let conversion = Conversion::from_params(params, GrantType::ConvertToken)?;
-    let (tokens, user) = convert(state, client, conversion).await?;
+    let (tokens, user) = convert(state, client, conversion, address(req, state)).await?;
     let user = ConvertedUser {
         id: user.id,
         email: user.email,
@@ -169,26 +185,32 @@ pub async fn convert_token(
         )));
     }
     let client = ClientCredentials::required(&req, &params)?;
-    converted(&state, client, &params).await
+    converted(&req, &state, client, &params).await
+}
+
+fn address(req: &HttpRequest, state: &AppState) -> String {
+    client_ip_text(req, &state.settings.trusted_proxies)
 }
 
 /// `grant_type=convert_token` on `/auth/token`.
 pub async fn convert_grant(
+    req: &HttpRequest,
     client: ClientCredentials,
     params: &Params,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    converted(state, client, params).await
+    converted(req, state, client, params).await
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` on `/auth/token`.
 pub async fn token_exchange(
+    req: &HttpRequest,
     client: ClientCredentials,
     params: &Params,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let conversion = Conversion::from_params(params, GrantType::TokenExchange)?;
-    let (tokens, _) = convert(state, client, conversion).await?;
+    let (tokens, _) = convert(state, client, conversion, address(req, state)).await?;
     Ok(no_store(Exchanged { tokens, issued_token_type: ACCESS_TOKEN_TYPE }))
 }
 

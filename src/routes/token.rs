@@ -36,8 +36,8 @@ pub async fn token(
         GrantType::RefreshToken => refresh_token(params, client, &state).await?,
         GrantType::ClientCredentials => client_credentials(params, client, &state).await?,
         GrantType::AuthorizationCode => authorization_code(params, client, &state).await?,
-        GrantType::ConvertToken => return convert::convert_grant(client, &params, &state).await,
-        GrantType::TokenExchange => return convert::token_exchange(client, &params, &state).await,
+        GrantType::ConvertToken => return convert::convert_grant(&req, client, &params, &state).await,
+        GrantType::TokenExchange => return convert::token_exchange(&req, client, &params, &state).await,
     };
     Ok(response.into_response())
 }

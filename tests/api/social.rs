@@ -79,6 +79,17 @@ both_backends! {
         params.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()), ("token", token)]);
         let body: Value = app.post_token(&params).await.json().await.unwrap();
         assert_eq!(body["user"]["id"], first["user"]["id"]);
+        // Each sign-in is in the audit log, with the provider and the client's address.
+        use diesel::prelude::*;
+        use portcullis::store::schema::audit_events as audit;
+        let events: Vec<(Option<i64>, String, Option<String>)> = audit::table
+            .filter(audit::action.eq("login.social"))
+            .select((audit::actor_user_id, audit::detail, audit::ip))
+            .load(&mut app.db())
+            .unwrap();
+        assert_eq!(events.len(), 3);
+        assert!(events.iter().all(|(actor, detail, ip)| *actor == first["user"]["id"].as_i64()
+            && detail == "google-oauth2" && ip.as_deref() == Some("127.0.0.1")));
     }
 
     async fn google_access_token_is_checked_with_tokeninfo_and_userinfo(backend) {
@@ -168,6 +179,16 @@ both_backends! {
         app.set_active(body["user"]["id"].as_i64().unwrap(), false);
         let refused = assert_oauth_error(convert(app, &client, "google-oauth2", &token).await, 400, "invalid_grant").await;
         assert!(text(&refused, "error_description").contains("disabled"));
+
+        // A disabled password user's email, verified by Google: refused, and no link is left behind.
+        let id = app.create_user("parked@example.com", PASSWORD).await;
+        app.set_active(id, false);
+        let token = sign(&google_claims("g-parked", "parked@example.com", true), &GOOD);
+        assert_oauth_error(convert(app, &client, "google-oauth2", &token).await, 400, "invalid_grant").await;
+        use diesel::prelude::*;
+        use portcullis::store::schema::social_accounts as links;
+        let count: i64 = links::table.filter(links::uid.eq("g-parked")).count().get_result(&mut app.db()).unwrap();
+        assert_eq!(count, 0);
     }
 
     async fn verified_email_links_to_the_password_user_and_unverified_is_refused(backend) {
