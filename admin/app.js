@@ -105,32 +105,40 @@ async function dashboard() {
         h("span", {}, d.sign_ins)))));
 }
 
-function applicationForm(onCreated) {
-  const grants = GRANTS.map((g) => h("label", {}, h("input", { type: "checkbox", name: "grant", value: g }), g.split(":").pop()));
-  const form = h("form", { class: "panel", id: "new-application" },
-    h("h2", {}, "Register an application"),
-    h("label", { for: "app-name" }, "Name"), h("input", { id: "app-name", name: "name", type: "text", required: true }),
-    h("label", { for: "app-type" }, "Client type"),
-    h("select", { id: "app-type", name: "client_type" },
-      h("option", { value: "confidential" }, "Confidential (a server that keeps a secret)"),
-      h("option", { value: "public" }, "Public (browser or mobile app, no secret)")),
+/// The form to register an application or, given `app`, to edit it (the client type
+/// is fixed once registered).
+function applicationForm(app, onSaved) {
+  const checked = (g) => (app ? app.grant_types.includes(g) : false);
+  const grants = GRANTS.map((g) => h("label", {}, h("input", { type: "checkbox", name: "grant", value: g, checked: checked(g) }), g.split(":").pop()));
+  const form = h("form", { class: "panel", id: app ? "edit-application" : "new-application" },
+    h("h2", {}, app ? `Edit ${app.name}` : "Register an application"),
+    h("label", { for: "app-name" }, "Name"),
+    h("input", { id: "app-name", name: "name", type: "text", required: true, value: app?.name }),
+    app ? h("p", { class: "muted" }, `Client type: ${app.client_type}`) : [
+      h("label", { for: "app-type" }, "Client type"),
+      h("select", { id: "app-type", name: "client_type" },
+        h("option", { value: "confidential" }, "Confidential (a server that keeps a secret)"),
+        h("option", { value: "public" }, "Public (browser or mobile app, no secret)"))],
     h("fieldset", { class: "checks" }, h("legend", {}, "Grant types"), grants),
     h("label", { for: "app-redirects" }, "Redirect URIs (one per line)"),
-    h("textarea", { id: "app-redirects", name: "redirect_uris", rows: 2 }),
-    h("label", {}, h("input", { type: "checkbox", name: "skip_authorization" }), " Skip the consent page (first-party app)"),
-    h("p", {}, h("button", { type: "submit" }, "Register")));
+    h("textarea", { id: "app-redirects", name: "redirect_uris", rows: 2 }, app ? app.redirect_uris.join("\n") : ""),
+    h("label", {}, h("input", { type: "checkbox", name: "skip_authorization", checked: app?.skip_authorization ?? false }),
+      " Skip the consent page (first-party app)"),
+    h("p", {}, h("button", { type: "submit" }, app ? "Save" : "Register")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(form);
+    const fields = {
+      name: data.get("name"),
+      grant_types: data.getAll("grant"),
+      redirect_uris: data.get("redirect_uris").split(/\s+/).filter(Boolean),
+      skip_authorization: data.get("skip_authorization") === "on",
+    };
     try {
-      const created = await api("POST", "/applications", {
-        name: data.get("name"),
-        client_type: data.get("client_type"),
-        grant_types: data.getAll("grant"),
-        redirect_uris: data.get("redirect_uris").split(/\s+/).filter(Boolean),
-        skip_authorization: data.get("skip_authorization") === "on",
-      });
-      await onCreated(created);
+      const saved = app
+        ? await api("PATCH", `/applications/${app.client_id}`, fields)
+        : await api("POST", "/applications", { ...fields, client_type: data.get("client_type") });
+      await onSaved(saved);
     } catch (error) {
       form.prepend(message(error.message));
     }
@@ -168,11 +176,12 @@ async function applications(params, flash) {
         const rotated = await api("POST", `/applications/${app.client_id}/rotate-secret`);
         await redraw(secretBox(rotated));
       }, async () => {}) }, "Rotate secret") : null,
-      h("button", { class: "secondary", onclick: () => act(async () => {
-        const uris = prompt(`Redirect URIs of ${app.name} (space-separated)`, app.redirect_uris.join(" "));
-        if (uris === null) return;
-        await api("PATCH", `/applications/${app.client_id}`, { redirect_uris: uris.split(/\s+/).filter(Boolean) });
-      }, () => redraw()) }, "Edit redirects"),
+      h("button", { class: "secondary", onclick: () => {
+        const editor = applicationForm(app, () => redraw(message(`Saved ${app.name}.`, "notice")));
+        view.querySelector("#edit-application")?.remove();
+        view.querySelector("table").after(editor);
+        editor.querySelector("input").focus();
+      } }, "Edit"),
       h("button", { class: "danger", onclick: () => act(async () => {
         if (!(await confirmAction(`Delete ${app.name}? Every token it holds is revoked.`))) return;
         await api("DELETE", `/applications/${app.client_id}`);
@@ -181,7 +190,7 @@ async function applications(params, flash) {
   show(h("h1", {}, "Applications"), flash || "",
     table(["Name", "Client id", "Type", "Grants", "Redirect URIs", "Actions"], rows),
     pager(listing, page, 20, (p) => { location.hash = `#/applications?page=${p}`; }),
-    applicationForm((created) => redraw(secretBox(created))));
+    applicationForm(null, (created) => redraw(secretBox(created))));
 }
 
 async function users(params) {

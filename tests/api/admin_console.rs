@@ -59,6 +59,19 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
         let secret = browser.wait().for_element(Locator::Id("client-secret")).await?.text().await?;
         let client_id = browser.find(Locator::Id("client-id")).await?.text().await?;
         screenshot(&browser, "applications").await;
+        browser
+            .find(Locator::XPath("//tr[td[text()='Console app']]//button[text()='Edit']"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait()
+            .for_element(Locator::Css("#edit-application input[name=skip_authorization]"))
+            .await?
+            .click()
+            .await?;
+        browser.find(Locator::Css("#edit-application button[type=submit]")).await?.click().await?;
+        browser.wait().for_element(Locator::Css("p.notice")).await?;
 
         browser.goto(&format!("{base}/admin/#/tokens?user={worker}")).await?;
         click_and_confirm(&browser, Locator::Css("button[data-token^=refresh-]")).await?;
@@ -95,6 +108,13 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(!text(&body, "access_token").is_empty());
+
+    // The edit saved: the application now skips the consent page.
+    let edited = portcullis::store::applications::Application::find_by_client_id(&mut app.db(), client_id)
+        .unwrap()
+        .unwrap();
+    assert!(edited.skip_authorization);
+    assert_eq!(edited.grant_types, "client_credentials");
 
     // The revoked sign-in and the deactivated user are dead over HTTP too.
     assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
