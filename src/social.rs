@@ -12,6 +12,22 @@ use crate::tokens::sealed;
 /// Finds or creates the user for `profile`, in one transaction. Two first sign-ins of
 /// the same new identity race on the unique (provider, uid) and email indexes; the
 /// loser retries once and finds the winner's link.
+/// A verified profile signing in: the linked (or new) user, refused when disabled, with
+/// the sign-in time recorded. Run it inside the caller's transaction, so a refusal
+/// keeps no new link.
+pub fn sign_in(
+    conn: &mut DbConnection,
+    profile: &Profile,
+    sealed_refresh_token: Option<&str>,
+) -> Result<User, ApiError> {
+    let user = link_or_create(conn, profile, sealed_refresh_token)?;
+    if !user.is_active {
+        return Err(ApiError::invalid_grant("The user account is disabled."));
+    }
+    User::touch_last_login(conn, user.id, crate::time::now())?;
+    Ok(user)
+}
+
 /// The provider's refresh token, if it gave one, sealed for the link's column.
 pub fn seal_refresh_token(secret: &secrecy::SecretString, profile: &Profile) -> Option<String> {
     use secrecy::ExposeSecret;

@@ -4,6 +4,7 @@ use crate::config::ThrottleSettings;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::store::attempts;
+use crate::store::audit::{self, NewAuditEvent};
 
 const ACCOUNT: &str = "login_account";
 const ADDRESS: &str = "login_address";
@@ -40,8 +41,18 @@ pub fn check_login(
     check(conn, t, ADDRESS, address, t.address_failures)
 }
 
+/// Counts a failed sign-in against the account and the address, and audits it.
 pub fn record_login_failure(conn: &mut DbConnection, login: &str, address: &str) -> Result<(), ApiError> {
     let now = crate::time::now();
+    audit::record(
+        conn,
+        NewAuditEvent {
+            action: "login.failed",
+            target_type: "user",
+            ip: Some(address),
+            ..Default::default()
+        },
+    )?;
     attempts::record(conn, ACCOUNT, &login.trim().to_lowercase(), now)?;
     attempts::record(conn, ADDRESS, address, now)?;
     // Keep the table small; a day is longer than any sensible window.

@@ -11,7 +11,7 @@ use crate::auth::client_ip::client_ip_text;
 use crate::auth::passwords;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::audit::{self, NewAuditEvent};
+use crate::store::audit;
 use crate::store::users::User;
 use crate::throttle;
 
@@ -80,31 +80,12 @@ pub async fn check_password(
         .run(move |conn| {
             let Some(user) = user.filter(|u| verified && u.is_active) else {
                 throttle::record_login_failure(conn, &login, &address)?;
-                audit::record(
-                    conn,
-                    NewAuditEvent {
-                        action: "login.failed",
-                        target_type: "user",
-                        ip: Some(&address),
-                        ..Default::default()
-                    },
-                )?;
                 return Ok(PasswordSignIn::Refused);
             };
             throttle::record_login_success(conn, &login)?;
             conn.transaction(|conn| {
                 User::touch_last_login(conn, user.id, crate::time::now())?;
-                audit::record(
-                    conn,
-                    NewAuditEvent {
-                        actor_user_id: Some(user.id),
-                        action: "login.browser",
-                        target_type: "user",
-                        target_id: &user.id.to_string(),
-                        ip: Some(&address),
-                        ..Default::default()
-                    },
-                )?;
+                audit::browser_sign_in(conn, user.id, &address, "")?;
                 Ok::<_, ApiError>(PasswordSignIn::SignedIn(Browser::sign_in(conn, user.id)?))
             })
         })

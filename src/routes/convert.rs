@@ -118,12 +118,8 @@ async fn convert(
         .run(move |conn| {
             // One transaction: a refused sign-in (disabled user, scope) leaves no new link.
             db::write_transaction(conn, |conn| {
-                let user = social::link_or_create(conn, &profile, sealed.as_deref())?;
-                if !user.is_active {
-                    return Err(ApiError::invalid_grant("The user account is disabled."));
-                }
+                let user = social::sign_in(conn, &profile, sealed.as_deref())?;
                 let scope = user_scope(conversion.scope.as_deref(), &user)?;
-                User::touch_last_login(conn, user.id, crate::time::now())?;
                 audit::record(
                     conn,
                     NewAuditEvent {

@@ -22,9 +22,8 @@ use crate::routes::authorize::{query_value, sign_in_page};
 use crate::social;
 use crate::state::AppState;
 use crate::store::applications::Application;
-use crate::store::audit::{self, NewAuditEvent};
+use crate::store::audit;
 use crate::store::browser::{NewProviderLogin, ProviderLogin};
-use crate::store::users::User;
 use crate::tokens::random;
 
 /// How long the browser may take at the provider.
@@ -208,23 +207,8 @@ async fn sign_in_with(
         .writes
         .run(move |conn| {
             db::write_transaction(conn, |conn| {
-                let user = social::link_or_create(conn, &profile, sealed.as_deref())?;
-                if !user.is_active {
-                    return Err(ApiError::invalid_grant("This account is disabled."));
-                }
-                User::touch_last_login(conn, user.id, crate::time::now())?;
-                audit::record(
-                    conn,
-                    NewAuditEvent {
-                        actor_user_id: Some(user.id),
-                        action: "login.browser",
-                        target_type: "user",
-                        target_id: &user.id.to_string(),
-                        ip: Some(&address),
-                        detail: profile.provider,
-                        ..Default::default()
-                    },
-                )?;
+                let user = social::sign_in(conn, &profile, sealed.as_deref())?;
+                audit::browser_sign_in(conn, user.id, &address, profile.provider)?;
                 Ok(Browser::sign_in(conn, user.id)?)
             })
         })

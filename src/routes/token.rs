@@ -99,15 +99,6 @@ async fn password(
         .run(move |conn| {
             let Some(user) = user.filter(|_| verified) else {
                 throttle::record_login_failure(conn, &login, &address)?;
-                audit::record(
-                    conn,
-                    NewAuditEvent {
-                        action: "login.failed",
-                        target_type: "user",
-                        ip: Some(&address),
-                        ..Default::default()
-                    },
-                )?;
                 return Err(ApiError::invalid_grant("Invalid credentials given."));
             };
             if !user.is_active {

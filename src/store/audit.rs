@@ -38,6 +38,22 @@ pub fn record(conn: &mut DbConnection, event: NewAuditEvent<'_>) -> QueryResult<
     diesel::insert_into(audit_events::table).values(&event).execute(conn)
 }
 
+/// A browser signed in (`detail`: the provider, or empty for a password).
+pub fn browser_sign_in(conn: &mut DbConnection, user_id: i64, ip: &str, detail: &str) -> QueryResult<usize> {
+    record(
+        conn,
+        NewAuditEvent {
+            actor_user_id: Some(user_id),
+            action: "login.browser",
+            target_type: "user",
+            target_id: &user_id.to_string(),
+            ip: Some(ip),
+            detail,
+            ..Default::default()
+        },
+    )
+}
+
 pub fn recent(conn: &mut DbConnection, action: &str, limit: i64) -> QueryResult<Vec<AuditEvent>> {
     audit_events::table
         .filter(audit_events::action.eq(action))
