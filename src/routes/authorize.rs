@@ -66,6 +66,10 @@ async fn run_flow(
     decision: Option<bool>,
 ) -> Result<Outcome, ApiError> {
     let query = req.query_string().to_owned();
+    // PostgreSQL cannot store NUL (a PKCE challenge, say), and no valid request has one.
+    if url::form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Ok(Outcome { app: None, user: None, decision: Authorization::Refused });
+    }
     let client_id = query_value(&query, "client_id");
     let token = browser.token.clone();
     state

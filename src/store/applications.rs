@@ -63,6 +63,10 @@ impl Application {
     }
 
     pub fn find_by_client_id(conn: &mut DbConnection, client_id: &str) -> QueryResult<Option<Application>> {
+        // PostgreSQL refuses NUL in text; no client id contains one, so it names nothing.
+        if client_id.contains('\0') {
+            return Ok(None);
+        }
         applications::table
             .filter(applications::client_id.eq(client_id))
             .select(Application::as_select())

@@ -157,6 +157,10 @@ both_backends! {
         assert_eq!(audit_count(&app, &token, "application.create").await, 0);
         let missing = call(&app, Method::DELETE, "/admin/api/applications/nope", &token, None).await;
         assert_eq!(missing.status(), 404);
+        let nul = call(&app, Method::GET, "/admin/api/applications/a%00b", &token, None).await;
+        assert_eq!(nul.status(), 404);
+        let listing = json_of(call(&app, Method::GET, "/admin/api/tokens?client_id=%00", &token, None).await, 200).await;
+        assert_eq!(listing["total"], 0);
     }
 
     async fn listings_are_paginated(backend) {

@@ -421,4 +421,23 @@ both_backends! {
         let code = param(&params, "code").expect("a code without a consent page");
         assert_eq!(exchange(&app, &client, code, &verifier).await.status(), 200);
     }
+
+    async fn nul_characters_get_the_error_page_not_a_500(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let mut visitor = Visitor::new(&app);
+        assert_eq!(visitor.get("/auth/authorize?client_id=%00").await.status, 400);
+        let with_nul =
+            format!("{}&code_challenge=abc%00def&code_challenge_method=S256", authorize_path(&client, REDIRECT, None));
+        let page = visitor.get(&with_nul).await;
+        assert_eq!((page.status, page.location), (400, None));
+        let (_, challenge) = pkce();
+        let sign_in = visitor.get(&authorize_path(&client, REDIRECT, Some(&challenge))).await;
+        let nul_challenge = format!("{}&code_challenge=%00", authorize_path(&client, REDIRECT, None));
+        let posted = visitor
+            .post(&nul_challenge, &[("csrf_token", &sign_in.csrf()), ("username", EMAIL), ("password", PASSWORD)])
+            .await;
+        assert!(posted.status < 500, "{}", posted.status);
+    }
 }
