@@ -8,7 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use crate::db;
+use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::tokens::AccessRecord;
@@ -36,6 +36,33 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 }
 
 async fn authenticate(req: HttpRequest) -> Result<(Bearer, Option<User>), ApiError> {
+    let (bearer, user, ()) = authenticate_then(req, |_, _| Ok(())).await?;
+    Ok((bearer, user))
+}
+
+/// A live user token, and what `then` read for that user in the same trip to the
+/// database (a route that always needs more saves a hand-off to the blocking pool).
+pub async fn user_bearer_then<T, F>(req: &HttpRequest, then: F) -> Result<(UserBearer, T), ApiError>
+where
+    F: FnOnce(&mut DbConnection, &User) -> diesel::QueryResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (token, user, extra) = authenticate_then(req.clone(), move |conn, user| match user {
+        Some(user) => then(conn, user).map(Some),
+        None => Ok(None),
+    })
+    .await?;
+    match (user, extra) {
+        (Some(user), Some(extra)) => Ok((UserBearer { token, user }, extra)),
+        _ => Err(ApiError::Forbidden("This token was issued to a client, not a user.".into())),
+    }
+}
+
+async fn authenticate_then<T, F>(req: HttpRequest, then: F) -> Result<(Bearer, Option<User>, T), ApiError>
+where
+    F: FnOnce(&mut DbConnection, Option<&User>) -> diesel::QueryResult<T> + Send + 'static,
+    T: Send + 'static,
+{
     let state =
         req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("state missing"))?.clone();
     let token =
@@ -47,7 +74,19 @@ async fn authenticate(req: HttpRequest) -> Result<(Bearer, Option<User>), ApiErr
         })
     })?;
     let jti = claims.jti.clone();
-    let found = db::run(&state.pool, move |conn| Ok(AccessRecord::find_with_user(conn, &jti)?)).await?;
+    let (found, extra) = db::run(&state.pool, move |conn| {
+        let found = AccessRecord::find_with_user(conn, &jti)?;
+        let extra = match &found {
+            Some((record, user))
+                if record.revoked_at.is_none() && user.as_ref().is_none_or(|u| u.is_active) =>
+            {
+                Some(then(conn, user.as_ref())?)
+            }
+            _ => None,
+        };
+        Ok((found, extra))
+    })
+    .await?;
     let (record, user) = match found {
         Some((record, user)) => (Some(record), user),
         None => (None, None),
@@ -58,7 +97,9 @@ async fn authenticate(req: HttpRequest) -> Result<(Bearer, Option<User>), ApiErr
     if user.as_ref().is_some_and(|u| !u.is_active) {
         return Err(ApiError::InvalidToken("The user account is disabled.".into()));
     }
-    Ok((Bearer { claims, record }, user))
+    // `then` ran: the record is live and its user (if any) active, as checked above.
+    let extra = extra.ok_or_else(|| ApiError::internal("bearer check and lookup disagree"))?;
+    Ok((Bearer { claims, record }, user, extra))
 }
 
 impl FromRequest for Bearer {

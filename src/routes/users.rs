@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::bearer::UserBearer;
+use crate::auth::bearer::{user_bearer_then, UserBearer};
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_ip::client_ip_text;
 use crate::auth::passwords;
@@ -218,9 +218,10 @@ fn insert_user(
     User::insert(conn, &new).map_err(|e| if is_unique_violation(&e) { email_taken() } else { e.into() })
 }
 
-pub async fn me(bearer: UserBearer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn me(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (bearer, social) =
+        user_bearer_then(&req, |conn, user| SocialAccount::for_user(conn, user.id)).await?;
     let user = bearer.user;
-    let social = db::run(&state.pool, move |conn| Ok(SocialAccount::for_user(conn, user.id)?)).await?;
     Ok(HttpResponse::Ok().json(Me {
         user: UserView::from(&user),
         social: social.into_iter().map(|s| SocialView { provider: s.provider, uid: s.uid }).collect(),

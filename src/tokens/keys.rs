@@ -45,6 +45,8 @@ struct Keys {
 pub struct KeyStore {
     keys: RwLock<Keys>,
     validation: Validation,
+    /// The same rules without the expiry check, built once (a clone per call allocates).
+    validation_any_expiry: Validation,
     last_reload: RwLock<Instant>,
     verified: VerifiedTokens,
 }
@@ -80,9 +82,12 @@ impl KeyStore {
         validation.set_audience(&[issuer]);
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let mut validation_any_expiry = validation.clone();
+        validation_any_expiry.validate_exp = false;
         Ok(Self {
             keys: RwLock::new(keys),
             validation,
+            validation_any_expiry,
             last_reload: RwLock::new(Instant::now()),
             verified: VerifiedTokens::default(),
         })
@@ -127,9 +132,7 @@ impl KeyStore {
     /// Like `verify`, but accepts expired tokens (revocation and introspection of a token
     /// need to know whose it is even after it expired).
     pub fn verify_ignoring_expiry(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        let mut validation = self.validation.clone();
-        validation.validate_exp = false;
-        self.verify_with(token, &validation)
+        self.verify_with(token, &self.validation_any_expiry)
     }
 
     fn verify_with(&self, token: &str, validation: &Validation) -> Result<AccessClaims, VerifyError> {
