@@ -25,7 +25,13 @@ async fn sign_in(browser: &Client, base: &str, email: &str) -> Result<(), fantoc
     browser.wait().for_element(Locator::Css("input[name=username]")).await?.send_keys(email).await?;
     browser.find(Locator::Css("input[name=password]")).await?.send_keys(PASSWORD).await?;
     browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
-    Ok(())
+    // The click returns before the form's navigation ends; until the console's URL is
+    // reached, every element found still belongs to the sign-in page.
+    arrive(browser, &format!("{base}/admin/")).await
+}
+
+async fn arrive(browser: &Client, url: &str) -> Result<(), fantoccini::error::CmdError> {
+    browser.wait().for_url(&url::Url::parse(url).expect("a URL")).await
 }
 
 /// Clicks `button`, then Confirm in the console's dialog.
@@ -91,6 +97,7 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
 
         // Sign out, then a member who is not staff tries.
         browser.find(Locator::Css("form.signout button")).await?.click().await?;
+        arrive(&browser, &format!("{base}/admin/login")).await?;
         sign_in(&browser, &base, "member@example.com").await?;
         let heading = browser.wait().for_element(Locator::Css("h1")).await?.text().await?;
         Ok((format!("{client_id}\n{secret}"), heading))
