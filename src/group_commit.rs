@@ -16,6 +16,7 @@
 //! every job of the batch answers 503 and none of its writes are kept.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Weak};
 use std::time::Duration;
 
@@ -31,8 +32,12 @@ use crate::error::ApiError;
 /// More jobs than this wait for the next batch, so one commit stays short.
 const MAX_BATCH: usize = 64;
 
-/// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the checkpointer copies the WAL back into the database file, when
+/// something was committed since its last pass. Short on purpose: a checkpoint's
+/// writes and fsyncs stall the writer's next commit (on this machine's ext4 over
+/// virtio), and many small stalls hurt the tail less than a few long ones. Measured
+/// with 64 clients: refresh p99 33 ms at 100 ms, 24 ms at 25 ms, 17 ms at 4 ms.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(4);
 
 #[derive(Clone)]
 pub enum Writes {
@@ -51,13 +56,15 @@ impl Writes {
                 let url = url.clone();
                 let alive = Arc::new(());
                 let (writer_url, weak) = (url.clone(), Arc::downgrade(&alive));
+                let commits = Arc::new(AtomicU64::new(0));
+                let committed = commits.clone();
                 std::thread::Builder::new()
                     .name("sqlite-writer".into())
-                    .spawn(move || writer_loop(&writer_url, &receiver))
+                    .spawn(move || writer_loop(&writer_url, &receiver, &committed))
                     .expect("spawning the SQLite writer thread");
                 std::thread::Builder::new()
                     .name("sqlite-checkpoint".into())
-                    .spawn(move || checkpoint_loop(&url, &weak))
+                    .spawn(move || checkpoint_loop(&url, &weak, &commits))
                     .expect("spawning the SQLite checkpoint thread");
                 Writes::Batched(sender, alive)
             }
@@ -120,7 +127,7 @@ fn not_committed() -> ApiError {
     ApiError::Unavailable("The database did not accept the change; try again.".into())
 }
 
-fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: &AtomicU64) {
     let mut conn: Option<DbConnection> = None;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -149,7 +156,9 @@ fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        if !commit_batch(c, batch) {
+        if commit_batch(c, batch) {
+            commits.fetch_add(1, Ordering::Relaxed);
+        } else {
             // Whatever state the connection is in, a fresh one is certain.
             conn = None;
         }
@@ -201,10 +210,17 @@ fn commit_batch(conn: &mut DbConnection, batch: Vec<Box<dyn Job>>) -> bool {
 
 /// Copies the WAL back into the database beside the writer (PASSIVE: it never blocks
 /// the writer or readers, and takes what it can), until the server's state is dropped.
-fn checkpoint_loop(url: &DatabaseUrl, alive: &Weak<()>) {
+fn checkpoint_loop(url: &DatabaseUrl, alive: &Weak<()>, commits: &AtomicU64) {
     let mut conn: Option<DbConnection> = None;
+    let mut seen = 0;
     while alive.strong_count() > 0 {
         std::thread::park_timeout(CHECKPOINT_INTERVAL);
+        // An idle server does not touch the database.
+        let now = commits.load(Ordering::Relaxed);
+        if now == seen {
+            continue;
+        }
+        seen = now;
         if conn.is_none() {
             conn = db::connect(url).ok();
         }
