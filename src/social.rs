@@ -42,6 +42,20 @@ pub fn link_or_create(
     profile: &Profile,
     sealed_refresh_token: Option<&str>,
 ) -> Result<User, ApiError> {
+    // A returning user, the common case: one query, no savepoint, and no write unless
+    // the profile changed or a provider refresh token came along.
+    if let Some((link, user)) = SocialAccount::find_with_user(conn, profile.provider, &profile.uid)? {
+        let extra = profile.extra.to_string();
+        if link.extra_data != extra {
+            SocialAccount::set_extra(conn, link.id, &extra)?;
+        }
+        if let Some(sealed) = sealed_refresh_token {
+            SocialAccount::set_refresh_token(conn, link.id, sealed)?;
+        }
+        return Ok(user);
+    }
+    // A new link may race another request for the same identity: the savepoint lets
+    // the loser roll back its insert and find the winner's link.
     let attempt = |conn: &mut DbConnection| {
         db::write_transaction(conn, |conn| {
             let user = link_once(conn, profile)?;

@@ -11,6 +11,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::social::SocialAccount;
 use crate::store::tokens::AccessRecord;
 use crate::store::users::User;
 use crate::tokens::keys::VerifyError;
@@ -36,31 +37,28 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 }
 
 async fn authenticate(req: HttpRequest) -> Result<(Bearer, Option<User>), ApiError> {
-    let (bearer, user, ()) = authenticate_then(req, |_, _| Ok(())).await?;
+    let (bearer, user, ()) = authenticate_with(req, |conn, jti| {
+        Ok(AccessRecord::find_with_user(conn, jti)?.map(|(record, user)| (record, user, ())))
+    })
+    .await?;
     Ok((bearer, user))
 }
 
-/// A live user token, and what `then` read for that user in the same trip to the
-/// database (a route that always needs more saves a hand-off to the blocking pool).
-pub async fn user_bearer_then<T, F>(req: &HttpRequest, then: F) -> Result<(UserBearer, T), ApiError>
-where
-    F: FnOnce(&mut DbConnection, &User) -> diesel::QueryResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let (token, user, extra) = authenticate_then(req.clone(), move |conn, user| match user {
-        Some(user) => then(conn, user).map(Some),
-        None => Ok(None),
-    })
-    .await?;
-    match (user, extra) {
-        (Some(user), Some(extra)) => Ok((UserBearer { token, user }, extra)),
-        _ => Err(ApiError::Forbidden("This token was issued to a client, not a user.".into())),
-    }
+/// A live user token and the user's social links, read in one query.
+pub async fn user_bearer_with_links(req: &HttpRequest) -> Result<(UserBearer, Vec<SocialAccount>), ApiError> {
+    let (token, user, links) = authenticate_with(req.clone(), AccessRecord::find_with_user_and_links).await?;
+    let user =
+        user.ok_or_else(|| ApiError::Forbidden("This token was issued to a client, not a user.".into()))?;
+    Ok((UserBearer { token, user }, links))
 }
 
-async fn authenticate_then<T, F>(req: HttpRequest, then: F) -> Result<(Bearer, Option<User>, T), ApiError>
+/// Checks the signature and expiry in memory, then lets `lookup` read the token's
+/// record, its user and whatever else the route needs in one trip to the pool.
+async fn authenticate_with<T, F>(req: HttpRequest, lookup: F) -> Result<(Bearer, Option<User>, T), ApiError>
 where
-    F: FnOnce(&mut DbConnection, Option<&User>) -> diesel::QueryResult<T> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &str) -> diesel::QueryResult<Option<(AccessRecord, Option<User>, T)>>
+        + Send
+        + 'static,
     T: Send + 'static,
 {
     let state =
@@ -74,31 +72,13 @@ where
         })
     })?;
     let jti = claims.jti.clone();
-    let (found, extra) = db::run(&state.pool, move |conn| {
-        let found = AccessRecord::find_with_user(conn, &jti)?;
-        let extra = match &found {
-            Some((record, user))
-                if record.revoked_at.is_none() && user.as_ref().is_none_or(|u| u.is_active) =>
-            {
-                Some(then(conn, user.as_ref())?)
-            }
-            _ => None,
-        };
-        Ok((found, extra))
-    })
-    .await?;
-    let (record, user) = match found {
-        Some((record, user)) => (Some(record), user),
-        None => (None, None),
-    };
-    let record = record
-        .filter(|r| r.revoked_at.is_none())
+    let found = db::run(&state.pool, move |conn| Ok(lookup(conn, &jti)?)).await?;
+    let (record, user, extra) = found
+        .filter(|(record, _, _)| record.revoked_at.is_none())
         .ok_or_else(|| ApiError::InvalidToken("The access token has been revoked.".into()))?;
     if user.as_ref().is_some_and(|u| !u.is_active) {
         return Err(ApiError::InvalidToken("The user account is disabled.".into()));
     }
-    // `then` ran: the record is live and its user (if any) active, as checked above.
-    let extra = extra.ok_or_else(|| ApiError::internal("bearer check and lookup disagree"))?;
     Ok((Bearer { claims, record }, user, extra))
 }
 

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::bearer::{user_bearer_then, UserBearer};
+use crate::auth::bearer::{user_bearer_with_links, UserBearer};
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_ip::client_ip_text;
 use crate::auth::passwords;
@@ -14,7 +14,6 @@ use crate::error::{ApiError, FieldErrors};
 use crate::params::Params;
 use crate::routes::token::authorized_client;
 use crate::state::AppState;
-use crate::store::social::SocialAccount;
 use crate::store::tokens::revoke;
 use crate::store::users::{NewUser, User};
 use crate::store::Page;
@@ -135,10 +134,11 @@ pub async fn register(
     let throttle_settings = state.settings.throttle.clone();
     // Cheap checks first: a throttled or duplicate sign-up costs no argon2 work, and a
     // bad client is refused before any user exists.
+    let clients = state.clients.clone();
     let (app, email) = db::run(&state.pool, move |conn| {
         throttle::check_registration(conn, &throttle_settings, &address)?;
         throttle::record_registration(conn, &address)?;
-        let app = client.map(|c| authorized_client(conn, &c, GrantType::Password)).transpose()?;
+        let app = client.map(|c| authorized_client(conn, &clients, &c, GrantType::Password)).transpose()?;
         if User::find_by_email(conn, email.as_str())?.is_some() {
             return Err(email_taken());
         }
@@ -219,8 +219,7 @@ fn insert_user(
 }
 
 pub async fn me(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let (bearer, social) =
-        user_bearer_then(&req, |conn, user| SocialAccount::for_user(conn, user.id)).await?;
+    let (bearer, social) = user_bearer_with_links(&req).await?;
     let user = bearer.user;
     Ok(HttpResponse::Ok().json(Me {
         user: UserView::from(&user),

@@ -7,6 +7,7 @@ pub mod attempts;
 pub mod audit;
 pub mod browser;
 pub mod keys;
+pub mod pairs;
 pub mod schema;
 pub mod secrets;
 pub mod social;

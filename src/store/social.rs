@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::schema::social_accounts;
+use super::schema::{social_accounts, users};
+use super::users::User;
 use super::Page;
 use crate::db::DbConnection;
 
@@ -45,6 +46,21 @@ impl SocialAccount {
             .filter(social_accounts::provider.eq(provider))
             .filter(social_accounts::uid.eq(uid))
             .select(SocialAccount::as_select())
+            .get_result(conn)
+            .optional()
+    }
+
+    /// The link and its user in one round trip.
+    pub fn find_with_user(
+        conn: &mut DbConnection,
+        provider: &str,
+        uid: &str,
+    ) -> QueryResult<Option<(SocialAccount, User)>> {
+        social_accounts::table
+            .inner_join(users::table)
+            .filter(social_accounts::provider.eq(provider))
+            .filter(social_accounts::uid.eq(uid))
+            .select((SocialAccount::as_select(), User::as_select()))
             .get_result(conn)
             .optional()
     }

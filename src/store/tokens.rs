@@ -2,7 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::schema::{access_tokens, refresh_tokens, users};
+use super::schema::{access_tokens, refresh_tokens, social_accounts, users};
+use super::social::SocialAccount;
 use super::users::User;
 use crate::db::DbConnection;
 
@@ -76,12 +77,18 @@ impl RefreshRecord {
         refresh_tokens::table.find(id).select(RefreshRecord::as_select()).get_result(conn).optional()
     }
 
-    pub fn insert(conn: &mut DbConnection, new: &NewRefresh<'_>) -> QueryResult<i64> {
-        diesel::insert_into(refresh_tokens::table).values(new).execute(conn)?;
+    /// The record and its user in one round trip: what a rotation needs to decide.
+    pub fn find_with_user(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<(RefreshRecord, User)>> {
         refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(new.token_hash))
-            .select(refresh_tokens::id)
+            .inner_join(users::table)
+            .filter(refresh_tokens::token_hash.eq(hash))
+            .select((RefreshRecord::as_select(), User::as_select()))
             .get_result(conn)
+            .optional()
+    }
+
+    pub fn insert(conn: &mut DbConnection, new: &NewRefresh<'_>) -> QueryResult<i64> {
+        diesel::insert_into(refresh_tokens::table).values(new).returning(refresh_tokens::id).get_result(conn)
     }
 
     /// Marks the token used if nobody else has: the row count decides a race.
@@ -131,6 +138,32 @@ impl AccessRecord {
             .select((AccessRecord::as_select(), Option::<User>::as_select()))
             .get_result(conn)
             .optional()
+    }
+
+    /// The record, its user and the user's social links in one round trip (for
+    /// `GET /auth/user`).
+    #[allow(clippy::type_complexity)]
+    pub fn find_with_user_and_links(
+        conn: &mut DbConnection,
+        jti: &str,
+    ) -> QueryResult<Option<(AccessRecord, Option<User>, Vec<SocialAccount>)>> {
+        let rows: Vec<(AccessRecord, Option<User>, Option<SocialAccount>)> = access_tokens::table
+            .left_join(users::table.on(users::id.nullable().eq(access_tokens::user_id)))
+            .left_join(
+                social_accounts::table.on(social_accounts::user_id.nullable().eq(access_tokens::user_id)),
+            )
+            .filter(access_tokens::jti.eq(jti))
+            .order(social_accounts::id)
+            .select((
+                AccessRecord::as_select(),
+                Option::<User>::as_select(),
+                Option::<SocialAccount>::as_select(),
+            ))
+            .load(conn)?;
+        let mut rows = rows.into_iter();
+        let Some((record, user, first)) = rows.next() else { return Ok(None) };
+        let links = first.into_iter().chain(rows.filter_map(|(_, _, link)| link)).collect();
+        Ok(Some((record, user, links)))
     }
 
     pub fn insert(conn: &mut DbConnection, new: &NewAccess<'_>) -> QueryResult<usize> {

@@ -13,6 +13,7 @@ use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::store::applications::Application;
+use crate::store::pairs::insert_pair;
 use crate::store::tokens::{AccessRecord, NewAccess, NewRefresh, RefreshRecord};
 
 /// Which refresh token, if any, comes with the access token.
@@ -79,52 +80,58 @@ impl TokenIssuer {
         &self.keys
     }
 
-    /// Records and signs the tokens of `grant`. Runs inside the caller's transaction, so
-    /// a failure leaves no half-issued pair behind.
+    /// Records and signs the tokens of `grant`. The records are written atomically
+    /// (one statement or one savepoint), so a failure leaves no half-issued pair; a
+    /// caller with more writes of its own wraps them and this in one transaction.
+    /// A rotation claims its parent in the same write and fails with `invalid_grant`
+    /// when a concurrent request claimed it first.
     pub fn issue(&self, conn: &mut DbConnection, grant: Grant<'_>) -> Result<TokenResponse, ApiError> {
         let now = crate::time::now();
         let scope = grant.scope.to_string();
         let app = grant.application;
-        let (refresh_token, refresh_id, family_id) = match grant.family {
-            Family::None => (None, None, None),
+        let jti = random::token(16);
+        let mut access = NewAccess {
+            jti: &jti,
+            user_id: grant.user_id,
+            application_id: app.id,
+            refresh_token_id: None,
+            family_id: None,
+            scope: &scope,
+            created_at: now,
+            expires_at: now + self.access_ttl,
+        };
+        let refresh_token = match grant.family {
+            Family::None => {
+                AccessRecord::insert(conn, &access)?;
+                None
+            }
             Family::New | Family::Rotate(_) => {
                 let user_id =
                     grant.user_id.ok_or_else(|| ApiError::internal("refresh token without a user"))?;
-                let (family_id, parent_id) = match grant.family {
-                    Family::Rotate(parent) => (parent.family_id.clone(), Some(parent.id)),
+                let (family_id, claim) = match grant.family {
+                    Family::Rotate(parent) => (parent.family_id.clone(), Some((parent.id, now))),
                     _ => (random::token(16), None),
                 };
                 let token = random::refresh_token();
-                let id = RefreshRecord::insert(
-                    conn,
-                    &NewRefresh {
-                        token_hash: &random::sha256_hex(&token),
-                        family_id: &family_id,
-                        parent_id,
-                        user_id,
-                        application_id: app.id,
-                        scope: &scope,
-                        created_at: now,
-                        expires_at: now + self.refresh_ttl,
-                    },
-                )?;
-                (Some(token), Some(id), Some(family_id))
+                let refresh = NewRefresh {
+                    token_hash: &random::sha256_hex(&token),
+                    family_id: &family_id,
+                    parent_id: claim.map(|(parent_id, _)| parent_id),
+                    user_id,
+                    application_id: app.id,
+                    scope: &scope,
+                    created_at: now,
+                    expires_at: now + self.refresh_ttl,
+                };
+                access.family_id = Some(&family_id);
+                if insert_pair(conn, claim, &refresh, &access)?.is_none() {
+                    return Err(ApiError::invalid_grant(
+                        "The refresh token was used by a concurrent request.",
+                    ));
+                }
+                Some(token)
             }
         };
-        let jti = random::token(16);
-        AccessRecord::insert(
-            conn,
-            &NewAccess {
-                jti: &jti,
-                user_id: grant.user_id,
-                application_id: app.id,
-                refresh_token_id: refresh_id,
-                family_id: family_id.as_deref(),
-                scope: &scope,
-                created_at: now,
-                expires_at: now + self.access_ttl,
-            },
-        )?;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.user_id.map(|id| id.to_string()).unwrap_or_else(|| app.client_id.clone()),

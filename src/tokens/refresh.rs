@@ -13,7 +13,6 @@ use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
 use crate::store::applications::Application;
 use crate::store::tokens::{revoke, RefreshRecord};
-use crate::store::users::User;
 use diesel::Connection;
 
 /// What rotation decided, for the caller to log or audit.
@@ -41,8 +40,8 @@ pub fn rotate(
 ) -> Result<Rotation, ApiError> {
     let now = crate::time::now();
     let refused = || ApiError::invalid_grant("The refresh token is invalid, expired or revoked.");
-    let record =
-        RefreshRecord::find_by_hash(conn, &random::sha256_hex(request.presented))?.ok_or_else(refused)?;
+    let (record, user) =
+        RefreshRecord::find_with_user(conn, &random::sha256_hex(request.presented))?.ok_or_else(refused)?;
     // Another client's token gets the same answer as an unknown one: saying "another
     // client" would tell a foreign client that the token exists.
     if record.application_id != request.application.id {
@@ -73,33 +72,23 @@ pub fn rotate(
         }
     };
 
-    let user = User::find(conn, record.user_id)?.ok_or_else(refused)?;
     if !user.is_active {
         return Err(ApiError::invalid_grant("The user account is disabled."));
     }
 
-    // The UPDATE comes first so SQLite takes the write lock at once (waiting on its busy
-    // timeout) instead of failing to upgrade a read snapshot.
-    let issued = conn.transaction(|conn| {
-        if !RefreshRecord::claim(conn, record.id, now)? {
-            return Ok(None);
-        }
-        issuer
-            .issue(
-                conn,
-                Grant {
-                    grant_type: GrantType::RefreshToken,
-                    application: request.application,
-                    user_id: Some(user.id),
-                    scope: &scope,
-                    family: Family::Rotate(&record),
-                },
-            )
-            .map(Some)
-    })?;
-    issued
-        .map(Rotation::Rotated)
-        .ok_or_else(|| ApiError::invalid_grant("The refresh token was used by a concurrent request."))
+    // The claim and the new pair are one write: whichever concurrent request claims
+    // the token first wins, and the other gets `invalid_grant` without burning it.
+    let response = issuer.issue(
+        conn,
+        Grant {
+            grant_type: GrantType::RefreshToken,
+            application: request.application,
+            user_id: Some(user.id),
+            scope: &scope,
+            family: Family::Rotate(&record),
+        },
+    )?;
+    Ok(Rotation::Rotated(response))
 }
 
 /// Two tabs refreshing at once: within the grace period, replaying the token whose
