@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::auth::client_cache::change_applications;
+use crate::config::{DatabaseUrl, Settings};
 use crate::db::{self, DbConnection};
 use crate::domain::{ClientType, GrantType};
 use crate::manage::{self, ApplicationSpec};
@@ -98,7 +99,7 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), String> 
             Ok(())
         }
         Command::Createsuperuser(args) => createsuperuser(&mut conn, args),
-        Command::App(app) => app_command(&mut conn, app),
+        Command::App(app) => app_command(&mut conn, &settings.database_url, app),
         Command::Keys(KeysCommand::Rotate) => {
             let kid = keys::rotate(&mut conn, settings.access_token_ttl).map_err(|e| e.to_string())?;
             println!("new signing key {kid}; running servers pick it up within a minute");
@@ -151,7 +152,7 @@ fn describe(error: crate::error::ApiError) -> String {
     }
 }
 
-fn app_command(conn: &mut DbConnection, command: AppCommand) -> Result<(), String> {
+fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) -> Result<(), String> {
     match command {
         AppCommand::Create { name, client_type, grant_types, redirect_uris, skip_authorization, json } => {
             let spec = ApplicationSpec {
@@ -206,7 +207,9 @@ fn app_command(conn: &mut DbConnection, command: AppCommand) -> Result<(), Strin
             Ok(())
         }
         AppCommand::RotateSecret { client_id } => {
-            let secret = manage::rotate_secret(conn, &client_id).map_err(|e| match e {
+            // Returns once every running server has forgotten the old secret.
+            let rotated = change_applications(url, conn, |conn| manage::rotate_secret(conn, &client_id));
+            let secret = rotated.map_err(|e| match e {
                 crate::error::ApiError::NotFound => format!("no application with client_id {client_id}"),
                 other => describe(other),
             })?;

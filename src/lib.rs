@@ -12,6 +12,7 @@ pub mod group_commit;
 pub mod manage;
 pub mod metrics;
 pub mod params;
+pub mod pg_listen;
 pub mod providers;
 pub mod routes;
 pub mod social;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::client_cache::ClientCache;
 use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
 use crate::db::DbPool;
@@ -12,6 +13,8 @@ use crate::tokens::{KeyStore, TokenIssuer};
 
 pub struct AppState {
     pub pool: DbPool,
+    /// Applications by client id, emptied on every change (PostgreSQL only).
+    pub clients: Arc<ClientCache>,
     /// Where work that writes runs (group commit on SQLite).
     pub writes: Writes,
     pub settings: Arc<Settings>,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::staff::Staff;
 use super::{audit_admin, flag, list_param, Listing, PageQuery};
+use crate::auth::client_cache::change_applications;
 use crate::domain::{ClientType, GrantType};
 use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
@@ -134,10 +135,11 @@ pub async fn update(
     let name = params.get("name").map(str::to_owned);
     let new_type = params.get("client_type").map(|t| ClientType::parse(t).map_err(ApiError::InvalidRequest));
     let new_type = new_type.transpose()?;
+    let url = state.settings.database_url.clone();
     let updated = state
         .writes
         .run(move |conn| {
-            conn.transaction(|conn| {
+            change_applications(&url, conn, |conn| {
                 let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
                 if new_type.is_some_and(|t| t != app.client_type()) {
                     return Err(ApiError::invalid_request(
@@ -181,10 +183,11 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = client_id.into_inner();
+    let url = state.settings.database_url.clone();
     state
         .writes
         .run(move |conn| {
-            conn.transaction(|conn| {
+            change_applications(&url, conn, |conn| {
                 let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
                 Application::delete(conn, app.id)?;
                 audit_admin(conn, &staff, "application.delete", "application", &app.client_id, &app.name)?;
@@ -201,10 +204,11 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = client_id.into_inner();
+    let url = state.settings.database_url.clone();
     let (app, secret) = state
         .writes
         .run(move |conn| {
-            conn.transaction(|conn| {
+            change_applications(&url, conn, |conn| {
                 let secret = manage::rotate_secret(conn, &client_id)?;
                 audit_admin(conn, &staff, "application.rotate_secret", "application", &client_id, "")?;
                 let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;

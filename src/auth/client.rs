@@ -1,12 +1,15 @@
 //! Client authentication (RFC 6749 §2.3.1): HTTP Basic or `client_id`/`client_secret`
 //! in the body, whichever the client sends, but not both.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::HttpRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::client_cache::ClientCache;
 use crate::db::DbConnection;
 use crate::domain::ClientType;
 use crate::error::ApiError;
@@ -60,17 +63,35 @@ impl ClientCredentials {
     /// Names the application: authenticated when a secret came along, otherwise found by
     /// `client_id` alone, which suffices where a Bearer token already proves possession
     /// (drf-social-oauth2's revoke-token and invalidate-sessions send only `client_id`).
-    pub fn identify(&self, conn: &mut DbConnection) -> Result<Application, ApiError> {
+    pub fn identify(
+        &self,
+        conn: &mut DbConnection,
+        cache: &ClientCache,
+    ) -> Result<Arc<Application>, ApiError> {
         if self.secret.is_some() {
-            return self.authenticate(conn);
+            return self.authenticate(conn, cache);
         }
-        Application::find_by_client_id(conn, &self.client_id)?.ok_or_else(|| self.failure("Unknown client."))
+        cache.find(conn, &self.client_id)?.ok_or_else(|| self.failure("Unknown client."))
     }
 
     /// The application, if the client is known and (when confidential) its secret matches.
-    pub fn authenticate(&self, conn: &mut DbConnection) -> Result<Application, ApiError> {
-        let app = Application::find_by_client_id(conn, &self.client_id)?
+    pub fn authenticate(
+        &self,
+        conn: &mut DbConnection,
+        cache: &ClientCache,
+    ) -> Result<Arc<Application>, ApiError> {
+        let app = cache
+            .find(conn, &self.client_id)?
             .ok_or_else(|| self.failure("Unknown client or invalid client credentials."))?;
+        self.check(app)
+    }
+
+    /// `authenticate` from the cache alone: `None` when it does not hold the client.
+    pub fn authenticate_cached(&self, cache: &ClientCache) -> Option<Result<Arc<Application>, ApiError>> {
+        cache.peek(&self.client_id).map(|app| self.check(app))
+    }
+
+    fn check(&self, app: Arc<Application>) -> Result<Arc<Application>, ApiError> {
         if app.client_type() == ClientType::Public {
             // Public clients have no secret to check; one sent anyway is ignored, as
             // tutorial frontends often send an empty or placeholder secret.

@@ -2,5 +2,6 @@
 
 pub mod bearer;
 pub mod client;
+pub mod client_cache;
 pub mod client_ip;
 pub mod passwords;

@@ -13,7 +13,7 @@ use crate::domain::GrantType;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::providers::Credential;
-use crate::routes::token::{authorized_client, user_scope};
+use crate::routes::token::{authorized_client_now, user_scope};
 use crate::social;
 use crate::state::AppState;
 use crate::store::audit::{self, NewAuditEvent};
@@ -96,7 +96,7 @@ async fn convert(
     })?;
     // The client is checked before anything is sent to the provider.
     let grant = conversion.grant;
-    let app = db::run(&state.pool, move |conn| authorized_client(conn, &client, grant)).await?;
+    let app = authorized_client_now(state, client, grant).await?;
     let credential = match (&conversion.token, &conversion.code) {
         (Some(token), _) => Credential::Token(token),
         (None, Some((code, redirect_uri, verifier))) => {

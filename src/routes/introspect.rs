@@ -47,8 +47,9 @@ pub async fn introspect(
     let hint = params.get("token_type_hint").map(str::to_owned);
     let keys = state.keys.clone();
     let issuer = state.settings.issuer.clone();
+    let clients = state.clients.clone();
     let answer = db::run(&state.pool, move |conn| {
-        let caller = client.authenticate(conn)?;
+        let caller = client.authenticate(conn, &clients)?;
         let now = crate::time::now();
         let Some(found) = revocation::find(conn, &keys, &token, hint.as_deref())? else {
             return Ok(Introspection::default());

@@ -23,10 +23,11 @@ pub async fn revoke_token(
         // are answered 200 like any other, so the endpoint reveals nothing.
         let client = ClientCredentials::required(&req, &params)?;
         let hint = params.get("token_type_hint").map(str::to_owned);
+        let clients = state.clients.clone();
         state
             .writes
             .run(move |conn| {
-                let app = client.authenticate(conn)?;
+                let app = client.authenticate(conn, &clients)?;
                 match revocation::find(conn, &keys, &token, hint.as_deref())? {
                     Some(found) if found.application_id() == app.id => match found {
                         FoundToken::Access { record, .. } => revocation::revoke_access(conn, &record, false),
@@ -45,10 +46,11 @@ pub async fn revoke_token(
         })?
         .to_owned();
     let client = ClientCredentials::required(&req, &params)?;
+    let clients = state.clients.clone();
     state
         .writes
         .run(move |conn| {
-            let app = client.identify(conn)?;
+            let app = client.identify(conn, &clients)?;
             if let Some(FoundToken::Access { record, .. }) =
                 revocation::find(conn, &keys, &token, Some("access_token"))?
             {
@@ -71,10 +73,11 @@ async fn invalidate(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = bearer.user.id;
     let client = ClientCredentials::required(&req, &params)?;
+    let clients = state.clients.clone();
     state
         .writes
         .run(move |conn| {
-            let app = client.identify(conn)?;
+            let app = client.identify(conn, &clients)?;
             conn.transaction(|conn| {
                 revoke::user_application(conn, user_id, app.id, access_too, crate::time::now())
             })?;

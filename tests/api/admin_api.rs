@@ -103,12 +103,17 @@ both_backends! {
         assert_eq!(shown["name"], "Billing");
         assert!(shown.get("client_secret").is_none());
         assert_eq!(app.post_token(&client_credentials(&client)).await.status(), 200);
+        // A second server on the same database has served the client before each change.
+        let replica = app.replica().await;
+        assert_eq!(replica.post_token(&client_credentials(&client)).await.status(), 200);
 
         let rotated = json_of(call(&app, Method::POST, &format!("/admin/api/applications/{}/rotate-secret", client.id), &token, None).await, 200).await;
         let new_client = TestClient { id: client.id.clone(), secret: Some(text(&rotated, "client_secret")) };
         assert_ne!(new_client.secret, client.secret);
         assert_oauth_error(app.post_token(&client_credentials(&client)).await, 401, "invalid_client").await;
+        assert_oauth_error(replica.post_token(&client_credentials(&client)).await, 401, "invalid_client").await;
         assert_eq!(app.post_token(&client_credentials(&new_client)).await.status(), 200);
+        assert_eq!(replica.post_token(&client_credentials(&new_client)).await.status(), 200);
 
         let path = format!("/admin/api/applications/{}", client.id);
         let edited = json_of(call(&app, Method::PATCH, &path, &token, Some(json!({
@@ -118,6 +123,7 @@ both_backends! {
         assert_eq!(edited["redirect_uris"], json!([]));
         assert_eq!((edited["skip_authorization"].clone(), edited["name"].clone()), (json!(true), json!("Billing 2")));
         assert_oauth_error(app.post_token(&client_credentials(&new_client)).await, 400, "unauthorized_client").await;
+        assert_oauth_error(replica.post_token(&client_credentials(&new_client)).await, 400, "unauthorized_client").await;
         let refused = call(&app, Method::PATCH, &path, &token, Some(json!({ "client_type": "public" }))).await;
         assert_oauth_error(refused, 400, "invalid_request").await;
 
@@ -128,6 +134,7 @@ both_backends! {
         assert_eq!(call(&app, Method::DELETE, &path, &token, None).await.status(), 204);
         assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
         assert_oauth_error(app.refresh(&new_client, &text(&pair, "refresh_token")).await, 401, "invalid_client").await;
+        assert_oauth_error(replica.refresh(&new_client, &text(&pair, "refresh_token")).await, 401, "invalid_client").await;
         assert_eq!(call(&app, Method::GET, &path, &token, None).await.status(), 404);
 
         for action in ["application.create", "application.rotate_secret", "application.update", "application.delete"] {

@@ -39,8 +39,13 @@ both_backends! {
 
     async fn rotate_secret_replaces_the_old_secret(backend) {
         let app = spawn_app(backend).await;
+        let replica = app.replica().await;
         let old = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
+        // Both servers have authenticated the client (and may remember it) before the
+        // secret changes in another process.
+        app.sign_in(&old, "ada@example.com").await;
+        replica.sign_in(&old, "ada@example.com").await;
         let output = app.cli(&["app", "rotate-secret", &old.id], None);
         assert!(output.status.success());
         let printed = String::from_utf8(output.stdout).unwrap();
@@ -53,7 +58,9 @@ both_backends! {
             ("password", PASSWORD.to_owned()),
         ]);
         assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
+        assert_oauth_error(replica.post_token(&params).await, 401, "invalid_client").await;
         app.sign_in(&new, "ada@example.com").await;
+        replica.sign_in(&new, "ada@example.com").await;
         assert!(!app.cli(&["app", "rotate-secret", "no-such-client"], None).status.success());
     }
 

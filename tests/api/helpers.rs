@@ -53,7 +53,11 @@ macro_rules! both_backends {
 /// The database a test owns; dropped with the test.
 enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { name: String },
+    Postgres {
+        name: String,
+    },
+    /// A replica's: the first server's test owns it.
+    Shared,
 }
 
 impl Drop for TestDb {
@@ -124,6 +128,10 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut RawSet
             (url, TestDb::Postgres { name })
         }
     };
+    start_server(database_url, test_db, configure).await
+}
+
+async fn start_server(database_url: String, db: TestDb, configure: impl FnOnce(&mut RawSettings)) -> TestApp {
     let mut raw = RawSettings::default();
     raw.set("DATABASE_URL", &database_url)
         .set("PORTCULLIS_BIND", "127.0.0.1:0")
@@ -136,7 +144,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut RawSet
     actix_web::rt::spawn(app.run_until_stopped());
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    TestApp { address, database_url, http, _db: test_db }
+    TestApp { address, database_url, http, _db: db }
 }
 
 impl TestApp {
@@ -164,6 +172,11 @@ impl TestApp {
     }
 
     /// A confidential client allowed password, refresh_token and client_credentials.
+    /// A second server on the same database, as a replica behind a load balancer.
+    pub async fn replica(&self) -> TestApp {
+        start_server(self.database_url.clone(), TestDb::Shared, |_| {}).await
+    }
+
     pub fn confidential_client(&self) -> TestClient {
         self.create_client(
             ClientType::Confidential,

@@ -1,0 +1,263 @@
+//! Applications by `client_id`, kept in memory while something guarantees that a
+//! change anywhere empties the cache.
+//!
+//! Client authentication is on every grant and every introspection, and on PostgreSQL
+//! the application lookup is a round trip of its own. But a secret rotated by another
+//! replica or by the CLI must stop working at once, so a cache with only a time limit
+//! is wrong. On PostgreSQL a trigger notifies `portcullis_applications` with the
+//! transaction id of every change (migration 3); a thread of each server listens,
+//! empties the cache and acknowledges on `portcullis_applications_ack`. The cache
+//! answers only while that thread is connected. A change made through
+//! `change_applications` (the CLI and the admin API) returns only once every server
+//! listening on the database has acknowledged it, so "at once" holds across replicas
+//! and processes. SQLite has no way to hear another process's change, and its lookup
+//! costs microseconds, so there the cache stays off.
+
+use std::collections::{HashMap, HashSet};
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::{Connection, QueryableByName, RunQueryDsl};
+
+use crate::config::DatabaseUrl;
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::pg_listen::{has_input, Listener};
+use crate::store::applications::Application;
+
+const CHANNEL: &str = "portcullis_applications";
+const ACK_CHANNEL: &str = "portcullis_applications_ack";
+/// How listening connections show in `pg_stat_activity`, so writers can count them.
+const CACHE_NAME: &str = "portcullis_client_cache";
+/// Beyond this many applications the cache starts over, so unknown ids cannot grow it.
+const MAX_ENTRIES: usize = 10_000;
+/// A backstop should a notification ever be lost unnoticed (a half-open connection),
+/// and the longest a server that never acknowledged a change can lag behind it.
+const MAX_AGE: Duration = Duration::from_secs(60);
+/// How long the listening thread waits before it checks whether the server is gone.
+const WAKE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a change waits for servers to acknowledge it.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct ClientCache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The listener's socket, only while changes are certain to be heard.
+    live: Option<RawFd>,
+    /// Bumped by every invalidation: a lookup that started before one must not store
+    /// the row it read.
+    generation: u64,
+    entries: HashMap<String, (Arc<Application>, Instant)>,
+}
+
+impl ClientCache {
+    /// A cache that listens for changes on PostgreSQL, and one that never answers on
+    /// SQLite.
+    pub fn start(url: &DatabaseUrl) -> Arc<Self> {
+        let cache = Arc::new(ClientCache::default());
+        if let DatabaseUrl::Postgres(url) = url {
+            // Connected before the server answers, so the cache serves from the first
+            // request; a database that is not up yet is retried by the thread.
+            let first = Listener::connect(url, CHANNEL, CACHE_NAME);
+            if let Ok(listener) = &first {
+                cache.set_live(listener.socket());
+            }
+            let (url, weak) = (url.clone(), Arc::downgrade(&cache));
+            std::thread::Builder::new()
+                .name("client-cache".into())
+                .spawn(move || listen(&url, first, &weak))
+                .expect("spawning the client cache's listener");
+        }
+        cache
+    }
+
+    /// The application named `client_id`, from memory when the cache is live.
+    pub fn find(
+        &self,
+        conn: &mut DbConnection,
+        client_id: &str,
+    ) -> diesel::QueryResult<Option<Arc<Application>>> {
+        if let Some(app) = self.peek(client_id) {
+            return Ok(Some(app));
+        }
+        let generation = {
+            let inner = self.lock();
+            inner.live.map(|_| inner.generation)
+        };
+        let found = Application::find_by_client_id(conn, client_id)?.map(Arc::new);
+        if let (Some(app), Some(generation)) = (&found, generation) {
+            let mut inner = self.lock();
+            if inner.live.is_some() && inner.generation == generation {
+                if inner.entries.len() >= MAX_ENTRIES {
+                    inner.entries.clear();
+                }
+                inner.entries.insert(client_id.to_owned(), (app.clone(), Instant::now()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The application from memory alone, when the cache is live and holds it.
+    pub fn peek(&self, client_id: &str) -> Option<Arc<Application>> {
+        let inner = self.lock();
+        let socket = inner.live?;
+        let (app, stored) = inner.entries.get(client_id)?;
+        // Unread input on the listener's socket may be a change the listening thread
+        // has not been scheduled to apply yet: then the database answers instead.
+        (stored.elapsed() < MAX_AGE && !has_input(socket)).then(|| app.clone())
+    }
+
+    /// Forgets every application; lookups under way do not store what they read.
+    fn invalidate(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.clear();
+    }
+
+    fn set_live(&self, live: Option<RawFd>) {
+        let mut inner = self.lock();
+        inner.live = live;
+        inner.generation += 1;
+        inner.entries.clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The map holds no invariant a panicking holder could break.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Keeps a LISTEN connection until the cache is dropped; the cache is live exactly
+/// while the connection is.
+fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ClientCache>) {
+    let mut retry = WAKE_INTERVAL;
+    let mut reported = false;
+    let mut attempt = Some(first);
+    loop {
+        match attempt.take().unwrap_or_else(|| Listener::connect(url, CHANNEL, CACHE_NAME)) {
+            Ok(mut listener) => {
+                retry = WAKE_INTERVAL;
+                reported = false;
+                let Some(live) = cache.upgrade() else { return };
+                live.set_live(listener.socket());
+                drop(live);
+                let lost = loop {
+                    let heard = listener.wait(WAKE_INTERVAL);
+                    let Some(live) = cache.upgrade() else { return };
+                    let changes = match heard {
+                        Ok(changes) => changes,
+                        Err(error) => {
+                            live.set_live(None);
+                            break error;
+                        }
+                    };
+                    if changes.is_empty() {
+                        continue;
+                    }
+                    live.invalidate();
+                    // Forgotten: tell the writers waiting in `change_applications`.
+                    if let Some(error) =
+                        changes.iter().find_map(|c| listener.notify(ACK_CHANNEL, &c.payload).err())
+                    {
+                        live.set_live(None);
+                        break error;
+                    }
+                };
+                tracing::warn!(error = %lost, "client cache stopped listening for application changes");
+            }
+            Err(error) => {
+                if !reported {
+                    tracing::warn!(%error, "client cache cannot listen for application changes; looking applications up per request");
+                    reported = true;
+                }
+            }
+        }
+        std::thread::sleep(retry);
+        if cache.strong_count() == 0 {
+            return;
+        }
+        retry = (retry * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
+}
+
+#[derive(QueryableByName)]
+struct TransactionId {
+    #[diesel(sql_type = BigInt)]
+    txid: i64,
+}
+
+/// Runs `change`, a write to applications, in one transaction, and on PostgreSQL
+/// returns only once every server caching applications on this database has
+/// forgotten them (or `ACK_TIMEOUT` passed: such a server is stuck or gone, and its
+/// entries expire within `MAX_AGE`).
+pub fn change_applications<T>(
+    url: &DatabaseUrl,
+    conn: &mut DbConnection,
+    change: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let DatabaseUrl::Postgres(url) = url else {
+        return conn.transaction(change);
+    };
+    // Listening before counting: an acknowledgement cannot arrive unheard.
+    let acks = Listener::connect(url, ACK_CHANNEL, "portcullis_change");
+    let servers: HashSet<i32> = match (&acks, &mut *conn) {
+        (Ok(_), DbConnection::Pg(pg)) => diesel::sql_query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind::<Text, _>(CACHE_NAME)
+        .load::<Pid>(pg)?
+        .into_iter()
+        .map(|row| row.pid)
+        .collect(),
+        _ => HashSet::new(),
+    };
+    let (value, txid) = conn.transaction(|conn| {
+        let value = change(conn)?;
+        let txid = match conn {
+            DbConnection::Pg(pg) => {
+                diesel::sql_query("SELECT txid_current() AS txid").get_result::<TransactionId>(pg)?.txid
+            }
+            DbConnection::Sqlite(_) => 0,
+        };
+        Ok::<_, ApiError>((value, txid))
+    })?;
+    match acks {
+        Ok(mut acks) => await_acknowledgements(&mut acks, servers, &txid.to_string()),
+        Err(error) => tracing::warn!(%error, "cannot wait for servers to forget a changed application"),
+    }
+    Ok(value)
+}
+
+fn await_acknowledgements(acks: &mut Listener, mut servers: HashSet<i32>, txid: &str) {
+    let deadline = Instant::now() + ACK_TIMEOUT;
+    while !servers.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            tracing::warn!(servers = servers.len(), "servers did not confirm an application change in time");
+            return;
+        }
+        match acks.wait(left) {
+            Ok(heard) => {
+                for ack in heard.iter().filter(|a| a.payload == txid) {
+                    servers.remove(&ack.sender_pid);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "lost the connection waiting for servers to forget an application change");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! A PostgreSQL connection that LISTENs on one channel and can wait for notifications.
+//!
+//! Why libpq directly: diesel's `PgConnection` drains notifications that already
+//! arrived but cannot wait for one (it does not expose the socket), and polling it
+//! would leave a window in which another process's change goes unseen. libpq is
+//! already linked for diesel and honours the same `DATABASE_URL` (TLS settings
+//! included), so waiting on its socket needs no second driver.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use pq_sys as pq;
+
+/// One notification: the PostgreSQL backend that sent it, and its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub sender_pid: i32,
+    pub payload: String,
+}
+
+pub struct Listener {
+    conn: *mut pq::PGconn,
+}
+
+// The connection is owned by one `Listener` and used from one thread at a time.
+unsafe impl Send for Listener {}
+
+impl Listener {
+    /// Connects as `application_name` (so others can find it in `pg_stat_activity`)
+    /// and subscribes to `channel`. Both are plain identifiers of ours.
+    pub fn connect(url: &str, channel: &str, application_name: &str) -> Result<Self, String> {
+        let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        if !plain(channel) || !plain(application_name) {
+            return Err(format!("unsupported channel {channel:?} or name {application_name:?}"));
+        }
+        let url = CString::new(url).map_err(|_| "the database URL contains a NUL character".to_owned())?;
+        // SAFETY: `url` is a valid C string; the returned pointer is owned by the
+        // `Listener` (even on failure, so that `Drop` frees it; PQfinish takes NULL).
+        let listener = Listener { conn: unsafe { pq::PQconnectdb(url.as_ptr()) } };
+        if listener.conn.is_null() {
+            return Err("libpq could not allocate a connection".into());
+        }
+        // SAFETY: `conn` is a live connection object.
+        if unsafe { pq::PQstatus(listener.conn) } != pq::ConnStatusType::CONNECTION_OK {
+            return Err(listener.error_message());
+        }
+        // libpq prints server notices to standard error by default; `wait` reports
+        // what matters (a lost connection) through the caller's log instead.
+        // SAFETY: the processor ignores its arguments and outlives the connection.
+        unsafe { pq::PQsetNoticeProcessor(listener.conn, Some(ignore_notice), std::ptr::null_mut()) };
+        listener.execute(&format!("SET application_name = '{application_name}'"), &[])?;
+        listener.execute(&format!("LISTEN {channel}"), &[])?;
+        Ok(listener)
+    }
+
+    /// Sends `payload` on `channel` (delivered to listeners at once: no transaction).
+    pub fn notify(&self, channel: &str, payload: &str) -> Result<(), String> {
+        self.execute("SELECT pg_notify($1, $2)", &[channel, payload])
+    }
+
+    /// Runs a statement with text parameters and discards its rows.
+    fn execute(&self, sql: &str, params: &[&str]) -> Result<(), String> {
+        let nul = |_| "a statement or parameter contains a NUL character".to_owned();
+        let sql = CString::new(sql).map_err(nul)?;
+        let params: Vec<CString> =
+            params.iter().map(|p| CString::new(*p)).collect::<Result<_, _>>().map_err(nul)?;
+        let pointers: Vec<*const std::ffi::c_char> = params.iter().map(|p| p.as_ptr()).collect();
+        let count = i32::try_from(pointers.len()).map_err(|_| "too many parameters".to_owned())?;
+        // SAFETY: `conn` is live; `sql` and every parameter are valid C strings that
+        // outlive the call (text format, so no lengths are needed); the result is
+        // cleared exactly once.
+        unsafe {
+            let result = pq::PQexecParams(
+                self.conn,
+                sql.as_ptr(),
+                count,
+                std::ptr::null(),
+                pointers.as_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                0,
+            );
+            let ok = !result.is_null()
+                && matches!(
+                    pq::PQresultStatus(result),
+                    pq::ExecStatusType::PGRES_COMMAND_OK | pq::ExecStatusType::PGRES_TUPLES_OK
+                );
+            pq::PQclear(result);
+            if ok {
+                Ok(())
+            } else {
+                Err(self.error_message())
+            }
+        }
+    }
+
+    /// The socket, for `has_input` from other threads.
+    pub fn socket(&self) -> Option<RawFd> {
+        // SAFETY: `conn` is live.
+        let fd = unsafe { pq::PQsocket(self.conn) };
+        (fd >= 0).then_some(fd)
+    }
+
+    /// Waits up to `timeout` and returns what arrived (nothing on a timeout); an error
+    /// means the connection is gone and notifications may have been lost.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Vec<Notification>, String> {
+        let waiting = self.drain()?;
+        if !waiting.is_empty() {
+            return Ok(waiting);
+        }
+        let fd = self.socket().ok_or_else(|| "the connection has no socket".to_owned())?;
+        let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+        if ready < 0 {
+            let error = std::io::Error::last_os_error();
+            return if error.kind() == std::io::ErrorKind::Interrupted {
+                Ok(Vec::new())
+            } else {
+                Err(error.to_string())
+            };
+        }
+        if ready == 0 {
+            return Ok(Vec::new());
+        }
+        self.drain()
+    }
+
+    /// Reads what the socket holds and takes every notification received.
+    fn drain(&mut self) -> Result<Vec<Notification>, String> {
+        let mut received = Vec::new();
+        // SAFETY: `conn` is live; each notification is read, then freed once with
+        // PQfreemem (which also frees the strings it points to).
+        unsafe {
+            if pq::PQconsumeInput(self.conn) == 0 {
+                return Err(self.error_message());
+            }
+            loop {
+                let notification = pq::PQnotifies(self.conn);
+                if notification.is_null() {
+                    break;
+                }
+                let payload = (*notification).extra;
+                received.push(Notification {
+                    sender_pid: (*notification).be_pid,
+                    payload: if payload.is_null() {
+                        String::new()
+                    } else {
+                        CStr::from_ptr(payload).to_string_lossy().into_owned()
+                    },
+                });
+                pq::PQfreemem(notification.cast());
+            }
+        }
+        Ok(received)
+    }
+
+    fn error_message(&self) -> String {
+        // SAFETY: libpq returns a NUL-terminated string owned by the connection.
+        let message = unsafe { CStr::from_ptr(pq::PQerrorMessage(self.conn)) };
+        message.to_string_lossy().trim().to_owned()
+    }
+}
+
+/// True when `fd` has unread data: a notification may be on its way to the listener.
+/// A readiness check only, so it is safe beside the thread that owns the connection.
+pub fn has_input(fd: RawFd) -> bool {
+    let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd; a zero timeout never blocks.
+    unsafe { libc::poll(&mut poll, 1, 0) != 0 }
+}
+
+unsafe extern "C" fn ignore_notice(_: *mut std::ffi::c_void, _: *const std::ffi::c_char) {}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // SAFETY: `conn` came from PQconnectdb and is finished exactly once.
+        unsafe { pq::PQfinish(self.conn) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> String {
+        std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    #[test]
+    fn hears_a_notification_with_its_payload_and_sender() {
+        let mut listener =
+            Listener::connect(&url(), "portcullis_listen_test", "portcullis_test").expect("listens");
+        let sender =
+            Listener::connect(&url(), "portcullis_listen_unused", "portcullis_test").expect("connects");
+        assert!(listener.wait(Duration::from_millis(1)).expect("alive").is_empty());
+        sender.notify("portcullis_listen_test", "42").expect("notifies");
+        let heard = listener.wait(Duration::from_secs(10)).expect("alive");
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        assert_eq!(heard[0].payload, "42");
+        assert!(heard[0].sender_pid > 0);
+        assert!(listener.socket().is_some_and(|fd| !has_input(fd)), "the notification was consumed");
+    }
+
+    #[test]
+    fn takes_only_plain_names() {
+        for (channel, name) in [("a; DROP TABLE x", "ok"), ("ok", "x'y"), ("", "ok")] {
+            assert!(Listener::connect(&url(), channel, name).is_err(), "{channel:?} {name:?}");
+        }
+    }
+}
