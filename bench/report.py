@@ -49,7 +49,9 @@ def main():
                f"The load driver (`bench/`, HTTP only) runs on the same machine as the server, "
                f"{concurrency} connections, {duration} s per scenario, release build.\n")
     out.append("Reproduce: `bench/run.sh` (needs the PostgreSQL on 127.0.0.1:5432; "
-               "`BENCH_BACKENDS=sqlite` for SQLite alone).\n")
+               "`BENCH_BACKENDS=sqlite` for SQLite alone). The server reaches that PostgreSQL over the "
+               "loopback with `sslmode=disable` (`BENCH_POSTGRES_PARAMS=` for libpq's default, which "
+               "uses TLS when the server offers it).\n")
     if reference:
         out.append(f"One argon2id verification (m=19 MiB, t=2, p=1) takes {reference['verify_ms']} ms here, so "
                    f"{reference['cores']} cores cap the password grant at {reference['ceiling_rps']:.0f} req/s; "

@@ -9,6 +9,10 @@
 #   BENCH_SCENARIOS=userinfo,introspect bench/run.sh   # a subset
 #
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test), trust auth.
+# The server connects with BENCH_POSTGRES_PARAMS (default sslmode=disable): PostgreSQL
+# is on the loopback here, where TLS protects nothing, and libpq's default (prefer)
+# would encrypt every round trip against Debian's PostgreSQL, which offers TLS.
+# BENCH_POSTGRES_PARAMS= measures with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,7 +62,8 @@ for backend in $backends; do
     postgres)
       pg_db="bench_$(date +%s)_$$"
       psql "$admin_url" -q -c "CREATE DATABASE $pg_db" >/dev/null
-      export DATABASE_URL="${admin_url%/*}/$pg_db"
+      pg_params=${BENCH_POSTGRES_PARAMS-sslmode=disable}
+      export DATABASE_URL="${admin_url%/*}/$pg_db${pg_params:+?$pg_params}"
       ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
   esac
