@@ -183,8 +183,26 @@ impl AccessRecord {
 
 /// Revocations. Each sets `revoked_at` only where it is still empty, so the first
 /// revocation time is kept.
+///
+/// Revoking refresh tokens by family or by user repeats its UPDATE until it revokes
+/// nothing. On PostgreSQL (READ COMMITTED) each statement sees the rows committed when
+/// it began: a rotation that had claimed a token of the family makes the UPDATE wait
+/// for it, and the child it then commits is not in that UPDATE's snapshot. The next
+/// UPDATE sees it. Once a pass finds nothing, every token is revoked or locked by us,
+/// so no rotation can claim one and add another child; access tokens are revoked last,
+/// after every child (and its access token) is visible.
 pub mod revoke {
     use super::*;
+
+    fn until_none(mut update: impl FnMut() -> QueryResult<usize>) -> QueryResult<usize> {
+        let mut total = 0;
+        loop {
+            match update()? {
+                0 => return Ok(total),
+                revoked => total += revoked,
+            }
+        }
+    }
 
     pub fn access_by_id(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<usize> {
         diesel::update(access_tokens::table.find(id).filter(access_tokens::revoked_at.is_null()))
@@ -200,13 +218,15 @@ pub mod revoke {
 
     /// Every refresh token of a family and every access token issued from it.
     pub fn family(conn: &mut DbConnection, family_id: &str, now: i64) -> QueryResult<usize> {
-        let refresh = diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(family_id))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(now))
-        .execute(conn)?;
+        let refresh = until_none(|| {
+            diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::family_id.eq(family_id))
+                    .filter(refresh_tokens::revoked_at.is_null()),
+            )
+            .set(refresh_tokens::revoked_at.eq(now))
+            .execute(conn)
+        })?;
         let access = diesel::update(
             access_tokens::table
                 .filter(access_tokens::family_id.eq(family_id))
@@ -225,14 +245,16 @@ pub mod revoke {
         access: bool,
         now: i64,
     ) -> QueryResult<usize> {
-        let mut count = diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::user_id.eq(user_id))
-                .filter(refresh_tokens::application_id.eq(application_id))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(now))
-        .execute(conn)?;
+        let mut count = until_none(|| {
+            diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::user_id.eq(user_id))
+                    .filter(refresh_tokens::application_id.eq(application_id))
+                    .filter(refresh_tokens::revoked_at.is_null()),
+            )
+            .set(refresh_tokens::revoked_at.eq(now))
+            .execute(conn)
+        })?;
         if access {
             count += diesel::update(
                 access_tokens::table
@@ -254,14 +276,16 @@ pub mod revoke {
         now: i64,
     ) -> QueryResult<usize> {
         let keep = keep.unwrap_or("");
-        let refresh = diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::user_id.eq(user_id))
-                .filter(refresh_tokens::family_id.ne(keep))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(now))
-        .execute(conn)?;
+        let refresh = until_none(|| {
+            diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::user_id.eq(user_id))
+                    .filter(refresh_tokens::family_id.ne(keep))
+                    .filter(refresh_tokens::revoked_at.is_null()),
+            )
+            .set(refresh_tokens::revoked_at.eq(now))
+            .execute(conn)
+        })?;
         let access = diesel::update(
             access_tokens::table
                 .filter(access_tokens::user_id.eq(user_id))

@@ -1,10 +1,14 @@
 //! Refresh-token rotation, reuse detection and races.
 
+use diesel::connection::SimpleConnection;
+use diesel::dsl::sql;
+use diesel::sql_types::BigInt;
+use diesel::{Connection, PgConnection, RunQueryDsl};
 use portcullis::domain::{ClientType, GrantType};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, text, PASSWORD};
+use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, text, Backend, PASSWORD};
 
 both_backends! {
     async fn refresh_rotates_the_pair_and_kills_the_old_token(backend) {
@@ -127,4 +131,63 @@ both_backends! {
         let client = app.confidential_client();
         assert_oauth_error(app.refresh(&client, "pc_rt_not-a-token").await, 400, "invalid_grant").await;
     }
+}
+
+/// PostgreSQL gives each statement the rows committed when it began (READ COMMITTED).
+/// A revocation that waits for a rotation's lock on the family's newest token must
+/// still revoke the child that rotation commits. The test plays the rotation by hand
+/// and commits it only once the revocation is seen waiting for its lock.
+#[actix_web::test]
+async fn a_rotation_committing_during_a_family_revocation_is_revoked_too() {
+    let app = spawn_app(Backend::Postgres).await;
+    let client = app.confidential_client();
+    app.create_user("ada@example.com", PASSWORD).await;
+    let first = app.sign_in(&client, "ada@example.com").await;
+
+    let mut rotation = PgConnection::establish(&app.database_url).unwrap();
+    rotation
+        .batch_execute(
+            "BEGIN; \
+             UPDATE refresh_tokens SET used_at = created_at; \
+             INSERT INTO refresh_tokens (token_hash, family_id, parent_id, user_id, application_id, \
+                 scope, created_at, expires_at) \
+             SELECT 'child', family_id, id, user_id, application_id, scope, created_at, expires_at \
+             FROM refresh_tokens",
+        )
+        .unwrap();
+    let mut watcher = PgConnection::establish(&app.database_url).unwrap();
+    let mut params = client.body();
+    params.push(("token", text(&first, "refresh_token")));
+    let commit_once_waited_for = async {
+        loop {
+            let waiting: i64 = diesel::select(sql::<BigInt>(
+                "(SELECT count(*) FROM pg_stat_activity \
+                  WHERE datname = current_database() AND wait_event_type = 'Lock')",
+            ))
+            .get_result(&mut watcher)
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            actix_web::rt::task::yield_now().await;
+        }
+        rotation.batch_execute("COMMIT").unwrap();
+    };
+    let (response, ()) = futures::join!(app.post_form("/auth/revoke-token", &params), commit_once_waited_for);
+    assert_eq!(response.status(), 200);
+
+    let live: Vec<String> =
+        diesel::sql_query("SELECT token_hash FROM refresh_tokens WHERE revoked_at IS NULL")
+            .load::<TokenHash>(&mut watcher)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.token_hash)
+            .collect();
+    assert_eq!(live, Vec::<String>::new(), "every token of the family is revoked, the late child too");
+}
+
+#[derive(diesel::QueryableByName)]
+struct TokenHash {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    token_hash: String,
 }
