@@ -1,82 +1,119 @@
 //! Brute-force limits, counted in the database so every replica sees the same numbers.
+//!
+//! An attempt is recorded before it is judged and then counts itself: parallel guesses
+//! each see every attempt committed before their own count, so no more than the limit
+//! get through (a check followed by a later insert let a burst of N pass one check).
+//! The insert and the count are separate statements on purpose: on PostgreSQL, inside
+//! one transaction, concurrent uncommitted inserts would be invisible to each other.
 
 use crate::config::ThrottleSettings;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::store::attempts;
 use crate::store::audit::{self, NewAuditEvent};
+use crate::store::users::User;
 
 const ACCOUNT: &str = "login_account";
 const ADDRESS: &str = "login_address";
 const REGISTER: &str = "register_address";
 
-/// Refuses with 429 when `subject` has `limit` attempts of `kind` in the window.
-fn check(
+/// Records an attempt of `kind` by `subject`, then refuses with 429 (and withdraws the
+/// record, so hammering a locked account does not extend its lockout) when it is over
+/// `limit` in the window. Returns the record's id, or `None` when the limit is off.
+fn take(
     conn: &mut DbConnection,
     t: &ThrottleSettings,
     kind: &str,
     subject: &str,
     limit: i64,
-) -> Result<(), ApiError> {
+) -> Result<Option<i64>, ApiError> {
     if limit <= 0 {
-        return Ok(());
+        return Ok(None);
     }
     let now = crate::time::now();
+    let id = attempts::record(conn, kind, subject, now)?;
     let (count, oldest) = attempts::count_since(conn, kind, subject, now - t.window_secs)?;
-    if count >= limit {
+    if count > limit {
+        attempts::remove(conn, id)?;
         let retry_after = oldest.map(|o| o + t.window_secs - now).unwrap_or(t.window_secs).max(1);
         return Err(ApiError::RateLimited { retry_after });
     }
-    Ok(())
+    Ok(Some(id))
 }
 
-/// Before a password is even checked: is this account or address locked out?
-pub fn check_login(
+/// A sign-in attempt, counted against its account and its address until it succeeds.
+pub struct LoginAttempt {
+    account: String,
+    address: Option<i64>,
+}
+
+/// The account a login names: the user's id when there is one, so an email and a
+/// username of one user share a count.
+fn account_key(login: &str, user: Option<&User>) -> String {
+    match user {
+        Some(user) => format!("user:{}", user.id),
+        None => login.trim().to_lowercase(),
+    }
+}
+
+/// Before a password is checked: counts this attempt, or refuses with 429 when the
+/// account or the address is locked out (the password is then not looked at).
+pub fn begin_login(
     conn: &mut DbConnection,
     t: &ThrottleSettings,
     login: &str,
+    user: Option<&User>,
     address: &str,
-) -> Result<(), ApiError> {
-    check(conn, t, ACCOUNT, &login.trim().to_lowercase(), t.account_failures)?;
-    check(conn, t, ADDRESS, address, t.address_failures)
-}
-
-/// Counts a failed sign-in against the account and the address, and audits it.
-pub fn record_login_failure(conn: &mut DbConnection, login: &str, address: &str) -> Result<(), ApiError> {
-    let now = crate::time::now();
-    audit::record(
-        conn,
-        NewAuditEvent {
-            action: "login.failed",
-            target_type: "user",
-            ip: Some(address),
-            ..Default::default()
-        },
-    )?;
-    attempts::record(conn, ACCOUNT, &login.trim().to_lowercase(), now)?;
-    attempts::record(conn, ADDRESS, address, now)?;
-    // Keep the table small; a day is longer than any sensible window.
-    if rand::random::<u8>() == 0 {
-        attempts::prune(conn, now - 86_400)?;
+) -> Result<LoginAttempt, ApiError> {
+    let account = account_key(login, user);
+    let account_id = take(conn, t, ACCOUNT, &account, t.account_failures)?;
+    match take(conn, t, ADDRESS, address, t.address_failures) {
+        Ok(address) => Ok(LoginAttempt { account, address }),
+        Err(refused) => {
+            if let Some(id) = account_id {
+                attempts::remove(conn, id)?;
+            }
+            Err(refused)
+        }
     }
-    Ok(())
 }
 
-/// A successful sign-in clears the account's failures (not the address's).
-pub fn record_login_success(conn: &mut DbConnection, login: &str) -> Result<(), ApiError> {
-    attempts::clear(conn, ACCOUNT, &login.trim().to_lowercase())?;
-    Ok(())
+impl LoginAttempt {
+    /// The attempt stays counted; the failure is audited.
+    pub fn failed(self, conn: &mut DbConnection, address: &str) -> Result<(), ApiError> {
+        let now = crate::time::now();
+        audit::record(
+            conn,
+            NewAuditEvent {
+                action: "login.failed",
+                target_type: "user",
+                ip: Some(address),
+                ..Default::default()
+            },
+        )?;
+        // Keep the table small; a day is longer than any sensible window.
+        if rand::random::<u8>() == 0 {
+            attempts::prune(conn, now - 86_400)?;
+        }
+        Ok(())
+    }
+
+    /// A success clears the account's count and takes this attempt off the address's.
+    pub fn succeeded(self, conn: &mut DbConnection) -> Result<(), ApiError> {
+        attempts::clear(conn, ACCOUNT, &self.account)?;
+        if let Some(id) = self.address {
+            attempts::remove(conn, id)?;
+        }
+        Ok(())
+    }
 }
 
-pub fn check_registration(
+/// Counts a sign-up from `address`, or refuses with 429 past the limit.
+pub fn take_registration(
     conn: &mut DbConnection,
     t: &ThrottleSettings,
     address: &str,
 ) -> Result<(), ApiError> {
-    check(conn, t, REGISTER, address, t.registrations)
-}
-
-pub fn record_registration(conn: &mut DbConnection, address: &str) -> Result<(), ApiError> {
-    attempts::record(conn, REGISTER, address, crate::time::now())?;
+    take(conn, t, REGISTER, address, t.registrations)?;
     Ok(())
 }

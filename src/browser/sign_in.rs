@@ -61,14 +61,18 @@ pub async fn check_password(
     let address = client_ip_text(req, &state.settings.trusted_proxies);
     let throttle_settings = state.settings.throttle.clone();
     let checked = {
-        let (login, address) = (login.clone(), address.clone());
-        crate::db::run(&state.pool, move |conn| {
-            throttle::check_login(conn, &throttle_settings, &login, &address)?;
-            Ok(User::find_by_login(conn, &login)?)
-        })
-        .await
+        let address = address.clone();
+        state
+            .writes
+            .run(move |conn| {
+                let user = User::find_by_login(conn, &login)?;
+                let attempt =
+                    throttle::begin_login(conn, &throttle_settings, &login, user.as_ref(), &address)?;
+                Ok((user, attempt))
+            })
+            .await
     };
-    let user = match checked {
+    let (user, attempt) = match checked {
         Err(ApiError::RateLimited { retry_after }) => return Ok(PasswordSignIn::Throttled { retry_after }),
         other => other?,
     };
@@ -79,10 +83,10 @@ pub async fn check_password(
         .writes
         .run(move |conn| {
             let Some(user) = user.filter(|u| verified && u.is_active) else {
-                throttle::record_login_failure(conn, &login, &address)?;
+                attempt.failed(conn, &address)?;
                 return Ok(PasswordSignIn::Refused);
             };
-            throttle::record_login_success(conn, &login)?;
+            attempt.succeeded(conn)?;
             conn.transaction(|conn| {
                 User::touch_last_login(conn, user.id, crate::time::now())?;
                 audit::browser_sign_in(conn, user.id, &address, "")?;

@@ -99,16 +99,20 @@ async fn password(
     let address = client_ip_text(req, &state.settings.trusted_proxies);
     let throttle_settings = state.settings.throttle.clone();
 
-    let (app, user) = {
-        let (login, address) = (login.clone(), address.clone());
+    let (app, user, attempt) = {
+        let address = address.clone();
         let clients = state.clients.clone();
-        db::run(&state.pool, move |conn| {
-            let app = authorized_client(conn, &clients, &client, GrantType::Password)?;
-            // Locked out means the password is not even looked at.
-            throttle::check_login(conn, &throttle_settings, &login, &address)?;
-            Ok((app, User::find_by_login(conn, &login)?))
-        })
-        .await?
+        state
+            .writes
+            .run(move |conn| {
+                let app = authorized_client(conn, &clients, &client, GrantType::Password)?;
+                let user = User::find_by_login(conn, &login)?;
+                // Locked out means the password is not even looked at.
+                let attempt =
+                    throttle::begin_login(conn, &throttle_settings, &login, user.as_ref(), &address)?;
+                Ok((app, user, attempt))
+            })
+            .await?
     };
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -120,14 +124,14 @@ async fn password(
         .writes
         .run(move |conn| {
             let Some(user) = user.filter(|_| verified) else {
-                throttle::record_login_failure(conn, &login, &address)?;
+                attempt.failed(conn, &address)?;
                 return Err(ApiError::invalid_grant("Invalid credentials given."));
             };
             if !user.is_active {
                 return Err(ApiError::invalid_grant("The user account is disabled."));
             }
             let scope = user_scope(raw_scope.as_deref(), &user)?;
-            throttle::record_login_success(conn, &login)?;
+            attempt.succeeded(conn)?;
             conn.transaction(|conn| {
                 User::touch_last_login(conn, user.id, crate::time::now())?;
                 audit::record(

@@ -136,8 +136,7 @@ pub async fn register(
     // bad client is refused before any user exists.
     let clients = state.clients.clone();
     let (app, email) = db::run(&state.pool, move |conn| {
-        throttle::check_registration(conn, &throttle_settings, &address)?;
-        throttle::record_registration(conn, &address)?;
+        throttle::take_registration(conn, &throttle_settings, &address)?;
         let app = client.map(|c| authorized_client(conn, &clients, &c, GrantType::Password)).transpose()?;
         if User::find_by_email(conn, email.as_str())?.is_some() {
             return Err(email_taken());

@@ -6,14 +6,19 @@ use diesel::prelude::*;
 use super::schema::auth_attempts;
 use crate::db::DbConnection;
 
-pub fn record(conn: &mut DbConnection, kind: &str, subject: &str, at: i64) -> QueryResult<usize> {
+pub fn record(conn: &mut DbConnection, kind: &str, subject: &str, at: i64) -> QueryResult<i64> {
     diesel::insert_into(auth_attempts::table)
         .values((
             auth_attempts::kind.eq(kind),
             auth_attempts::subject.eq(subject),
             auth_attempts::created_at.eq(at),
         ))
-        .execute(conn)
+        .returning(auth_attempts::id)
+        .get_result(conn)
+}
+
+pub fn remove(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    diesel::delete(auth_attempts::table.find(id)).execute(conn)
 }
 
 /// How many attempts fall in the window starting at `since`, and when the oldest was.

@@ -80,4 +80,40 @@ both_backends! {
             .unwrap();
         assert_throttled(response).await;
     }
+
+    async fn parallel_guesses_get_no_more_tries_than_the_limit(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "3");
+        })
+        .await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let guesses = (0..12).map(|i| attempt(&app, &client, "ada@example.com", if i == 11 { PASSWORD } else { "wrong" }));
+        let statuses: Vec<u16> =
+            futures::future::join_all(guesses).await.iter().map(|r| r.status().as_u16()).collect();
+        let judged = statuses.iter().filter(|s| **s != 429).count();
+        assert!(judged <= 3, "only 3 of 12 parallel guesses may reach the password check: {statuses:?}");
+        assert!(statuses.iter().all(|s| [200, 400, 429].contains(s)), "{statuses:?}");
+    }
+
+    async fn email_and_username_of_one_user_share_a_count(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "4");
+        })
+        .await;
+        let client = app.confidential_client();
+        let response = app
+            .http
+            .post(app.url("/auth/register"))
+            .json(&serde_json::json!({ "email": "ada@example.com", "username": "ada", "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        for login in ["ada@example.com", "ada", "ADA@example.com", "ada"] {
+            assert_eq!(attempt(&app, &client, login, "wrong password").await.status(), 400);
+        }
+        assert_throttled(attempt(&app, &client, "ada", PASSWORD).await).await;
+        assert_throttled(attempt(&app, &client, "ada@example.com", PASSWORD).await).await;
+    }
 }
