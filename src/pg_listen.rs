@@ -7,7 +7,7 @@
 //! included), so waiting on its socket needs no second driver.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use pq_sys as pq;
@@ -18,6 +18,15 @@ pub struct Notification {
     pub sender_pid: i32,
     pub payload: String,
 }
+
+/// Connection settings unless the URL gives its own (seconds).
+const DEFAULTS: [(&CStr, &CStr); 5] = [
+    (c"connect_timeout", c"10"),
+    (c"keepalives", c"1"),
+    (c"keepalives_idle", c"10"),
+    (c"keepalives_interval", c"5"),
+    (c"keepalives_count", c"3"),
+];
 
 pub struct Listener {
     conn: *mut pq::PGconn,
@@ -35,9 +44,22 @@ impl Listener {
             return Err(format!("unsupported channel {channel:?} or name {application_name:?}"));
         }
         let url = CString::new(url).map_err(|_| "the database URL contains a NUL character".to_owned())?;
-        // SAFETY: `url` is a valid C string; the returned pointer is owned by the
-        // `Listener` (even on failure, so that `Drop` frees it; PQfinish takes NULL).
-        let listener = Listener { conn: unsafe { pq::PQconnectdb(url.as_ptr()) } };
+        // A black-holed database must not hang startup or a change for minutes, and a
+        // half-open connection must end: our defaults come before `dbname`, which libpq
+        // expands from the URL, so whatever the URL says itself wins.
+        let mut keywords = Vec::new();
+        let mut values = Vec::new();
+        for (keyword, value) in DEFAULTS {
+            keywords.push(keyword.as_ptr());
+            values.push(value.as_ptr());
+        }
+        keywords.extend([c"dbname".as_ptr(), std::ptr::null()]);
+        values.extend([url.as_ptr(), std::ptr::null()]);
+        // SAFETY: both arrays are NULL-terminated and point at C strings that outlive
+        // the call; the returned pointer is owned by the `Listener` (even on failure,
+        // so that `Drop` frees it; PQfinish takes NULL).
+        let listener =
+            Listener { conn: unsafe { pq::PQconnectdbParams(keywords.as_ptr(), values.as_ptr(), 1) } };
         if listener.conn.is_null() {
             return Err("libpq could not allocate a connection".into());
         }
@@ -57,6 +79,13 @@ impl Listener {
     /// Sends `payload` on `channel` (delivered to listeners at once: no transaction).
     pub fn notify(&self, channel: &str, payload: &str) -> Result<(), String> {
         self.execute("SELECT pg_notify($1, $2)", &[channel, payload])
+    }
+
+    /// A round trip: proof the connection works. Returns the notifications that came in
+    /// with it, which the next `wait` would otherwise return.
+    pub fn ping(&mut self) -> Result<Vec<Notification>, String> {
+        self.execute("SELECT 1", &[])?;
+        self.drain()
     }
 
     /// Runs a statement with text parameters and discards its rows.
@@ -95,11 +124,21 @@ impl Listener {
         }
     }
 
-    /// The socket, for `has_input` from other threads.
-    pub fn socket(&self) -> Option<RawFd> {
+    fn socket(&self) -> Option<RawFd> {
         // SAFETY: `conn` is live.
         let fd = unsafe { pq::PQsocket(self.conn) };
         (fd >= 0).then_some(fd)
+    }
+
+    /// A duplicate of the socket, for `has_input` from other threads. libpq closes its
+    /// own descriptor when the connection fails, and the number may then be reused by
+    /// anything; the duplicate keeps pointing at this connection's socket.
+    pub fn watch(&self) -> Option<OwnedFd> {
+        let fd = self.socket()?;
+        // SAFETY: `fd` is libpq's open socket; the duplicate is owned by the caller.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        // SAFETY: a fresh descriptor nobody else owns.
+        (copy >= 0).then(|| unsafe { OwnedFd::from_raw_fd(copy) })
     }
 
     /// Waits up to `timeout` and returns what arrived (nothing on a timeout); an error
@@ -166,8 +205,8 @@ impl Listener {
 
 /// True when `fd` has unread data: a notification may be on its way to the listener.
 /// A readiness check only, so it is safe beside the thread that owns the connection.
-pub fn has_input(fd: RawFd) -> bool {
-    let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+pub fn has_input(fd: BorrowedFd<'_>) -> bool {
+    let mut poll = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd; a zero timeout never blocks.
     unsafe { libc::poll(&mut poll, 1, 0) != 0 }
 }
@@ -183,6 +222,8 @@ impl Drop for Listener {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsFd;
+
     use super::*;
 
     fn url() -> String {
@@ -202,7 +243,13 @@ mod tests {
         assert_eq!(heard.len(), 1, "{heard:?}");
         assert_eq!(heard[0].payload, "42");
         assert!(heard[0].sender_pid > 0);
-        assert!(listener.socket().is_some_and(|fd| !has_input(fd)), "the notification was consumed");
+        let watched = listener.watch().expect("a socket");
+        assert!(!has_input(watched.as_fd()), "the notification was consumed");
+        sender.notify("portcullis_listen_test", "43").expect("notifies");
+        assert_eq!(
+            listener.ping().expect("alive"),
+            [Notification { payload: "43".into(), ..heard[0].clone() }]
+        );
     }
 
     #[test]

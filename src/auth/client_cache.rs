@@ -7,14 +7,16 @@
 //! is wrong. On PostgreSQL a trigger notifies `portcullis_applications` with the
 //! transaction id of every change (migration 3); a thread of each server listens,
 //! empties the cache and acknowledges on `portcullis_applications_ack`. The cache
-//! answers only while that thread is connected. A change made through
-//! `change_applications` (the CLI and the admin API) returns only once every server
-//! listening on the database has acknowledged it, so "at once" holds across replicas
-//! and processes. SQLite has no way to hear another process's change, and its lookup
+//! answers only while that thread is connected and has completed a round trip in the
+//! last `FRESH` seconds. A change made through `change_applications` (the CLI and the
+//! admin API) returns only once every server listening on the database has
+//! acknowledged it, or `ACK_TIMEOUT` has passed: longer than `FRESH` plus the ping
+//! interval, so a server whose listener stalled has stopped answering from memory by
+//! then. Either way "at once" holds across replicas and processes. SQLite has no way to hear another process's change, and its lookup
 //! costs microseconds, so there the cache stays off.
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,7 @@ use diesel::{Connection, QueryableByName, RunQueryDsl};
 use crate::config::DatabaseUrl;
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::pg_listen::{has_input, Listener};
+use crate::pg_listen::{has_input, Listener, Notification};
 use crate::store::applications::Application;
 
 const CHANNEL: &str = "portcullis_applications";
@@ -36,9 +38,15 @@ const MAX_ENTRIES: usize = 10_000;
 /// A backstop should a notification ever be lost unnoticed (a half-open connection),
 /// and the longest a server that never acknowledged a change can lag behind it.
 const MAX_AGE: Duration = Duration::from_secs(60);
-/// How long the listening thread waits before it checks whether the server is gone.
+/// How long the listening thread waits before it pings the database (and checks
+/// whether the server is gone).
 const WAKE_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a change waits for servers to acknowledge it.
+/// The cache answers only this long after the listener's last round trip began: a
+/// change committed since then either arrived with a later round trip or was never
+/// heard, and then the entries must not be trusted.
+const FRESH: Duration = Duration::from_secs(3);
+/// How long a change waits for servers to acknowledge it: beyond `FRESH` and the ping
+/// interval, so a server that did not acknowledge has stopped answering from memory.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
@@ -48,8 +56,10 @@ pub struct ClientCache {
 
 #[derive(Default)]
 struct Inner {
-    /// The listener's socket, only while changes are certain to be heard.
-    live: Option<RawFd>,
+    /// A copy of the listener's socket, only while changes are certain to be heard.
+    live: Option<OwnedFd>,
+    /// When the listener's last successful round trip began.
+    heard_from: Option<Instant>,
     /// Bumped by every invalidation: a lookup that started before one must not store
     /// the row it read.
     generation: u64,
@@ -66,7 +76,7 @@ impl ClientCache {
             // request; a database that is not up yet is retried by the thread.
             let first = Listener::connect(url, CHANNEL, CACHE_NAME);
             if let Ok(listener) = &first {
-                cache.set_live(listener.socket());
+                cache.set_live(listener.watch(), Instant::now());
             }
             let (url, weak) = (url.clone(), Arc::downgrade(&cache));
             std::thread::Builder::new()
@@ -88,7 +98,7 @@ impl ClientCache {
         }
         let generation = {
             let inner = self.lock();
-            inner.live.map(|_| inner.generation)
+            inner.live.as_ref().map(|_| inner.generation)
         };
         let found = Application::find_by_client_id(conn, client_id)?.map(Arc::new);
         if let (Some(app), Some(generation)) = (&found, generation) {
@@ -106,11 +116,14 @@ impl ClientCache {
     /// The application from memory alone, when the cache is live and holds it.
     pub fn peek(&self, client_id: &str) -> Option<Arc<Application>> {
         let inner = self.lock();
-        let socket = inner.live?;
+        let socket = inner.live.as_ref()?;
+        if inner.heard_from?.elapsed() >= FRESH {
+            return None;
+        }
         let (app, stored) = inner.entries.get(client_id)?;
         // Unread input on the listener's socket may be a change the listening thread
         // has not been scheduled to apply yet: then the database answers instead.
-        (stored.elapsed() < MAX_AGE && !has_input(socket)).then(|| app.clone())
+        (stored.elapsed() < MAX_AGE && !has_input(socket.as_fd())).then(|| app.clone())
     }
 
     /// Forgets every application; lookups under way do not store what they read.
@@ -120,9 +133,15 @@ impl ClientCache {
         inner.entries.clear();
     }
 
-    fn set_live(&self, live: Option<RawFd>) {
+    /// A round trip that began at `at` completed, with every change it brought applied.
+    fn heard(&self, at: Instant) {
+        self.lock().heard_from = Some(at);
+    }
+
+    fn set_live(&self, live: Option<OwnedFd>, at: Instant) {
         let mut inner = self.lock();
         inner.live = live;
+        inner.heard_from = Some(at);
         inner.generation += 1;
         inner.entries.clear();
     }
@@ -145,28 +164,24 @@ fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ClientCache>)
                 retry = WAKE_INTERVAL;
                 reported = false;
                 let Some(live) = cache.upgrade() else { return };
-                live.set_live(listener.socket());
+                live.set_live(listener.watch(), Instant::now());
                 drop(live);
                 let lost = loop {
                     let heard = listener.wait(WAKE_INTERVAL);
+                    // Quiet for a while: a ping shows the connection still works, and
+                    // brings in any change it held back.
+                    let began = Instant::now();
+                    let heard = match heard {
+                        Ok(changes) if changes.is_empty() => listener.ping(),
+                        other => other,
+                    };
                     let Some(live) = cache.upgrade() else { return };
-                    let changes = match heard {
-                        Ok(changes) => changes,
+                    match heard.and_then(|changes| forget(&live, &listener, &changes)) {
+                        Ok(()) => live.heard(began),
                         Err(error) => {
-                            live.set_live(None);
+                            live.set_live(None, began);
                             break error;
                         }
-                    };
-                    if changes.is_empty() {
-                        continue;
-                    }
-                    live.invalidate();
-                    // Forgotten: tell the writers waiting in `change_applications`.
-                    if let Some(error) =
-                        changes.iter().find_map(|c| listener.notify(ACK_CHANNEL, &c.payload).err())
-                    {
-                        live.set_live(None);
-                        break error;
                     }
                 };
                 tracing::warn!(error = %lost, "client cache stopped listening for application changes");
@@ -186,6 +201,16 @@ fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ClientCache>)
     }
 }
 
+/// Empties the cache for `changes`, then tells the writers waiting in
+/// `change_applications` that it is done.
+fn forget(cache: &ClientCache, listener: &Listener, changes: &[Notification]) -> Result<(), String> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    cache.invalidate();
+    changes.iter().try_for_each(|change| listener.notify(ACK_CHANNEL, &change.payload))
+}
+
 #[derive(QueryableByName)]
 struct Pid {
     #[diesel(sql_type = Integer)]
@@ -200,8 +225,8 @@ struct TransactionId {
 
 /// Runs `change`, a write to applications, in one transaction, and on PostgreSQL
 /// returns only once every server caching applications on this database has
-/// forgotten them (or `ACK_TIMEOUT` passed: such a server is stuck or gone, and its
-/// entries expire within `MAX_AGE`).
+/// forgotten them (or `ACK_TIMEOUT` passed: such a server is stuck or gone, and has
+/// stopped answering from memory, see `FRESH`).
 pub fn change_applications<T>(
     url: &DatabaseUrl,
     conn: &mut DbConnection,
@@ -259,5 +284,49 @@ fn await_acknowledgements(acks: &mut Listener, mut servers: HashSet<i32>, txid: 
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    fn application() -> Arc<Application> {
+        Arc::new(Application {
+            id: 1,
+            client_id: "cached".into(),
+            secret_hash: None,
+            name: "Cached".into(),
+            client_type: "public".into(),
+            grant_types: "password".into(),
+            redirect_uris: String::new(),
+            skip_authorization: false,
+            owner_id: None,
+            created_at: 0,
+            updated_at: 0,
+        })
+    }
+
+    #[test]
+    fn answers_only_while_the_listener_was_heard_from_lately_and_its_socket_is_quiet() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let cache = ClientCache::default();
+        let long_ago = Instant::now().checked_sub(FRESH + Duration::from_secs(1)).unwrap();
+        cache.set_live(Some(OwnedFd::from(ours)), long_ago);
+        cache.lock().entries.insert("cached".into(), (application(), Instant::now()));
+        assert!(
+            cache.peek("cached").is_none(),
+            "a listener silent for longer than FRESH may have missed a change"
+        );
+
+        cache.heard(Instant::now());
+        assert!(cache.peek("cached").is_some());
+        assert!(cache.peek("other").is_none());
+
+        // Input the listener has not read yet may be a change.
+        std::io::Write::write_all(&mut &theirs, b"x").unwrap();
+        assert!(cache.peek("cached").is_none());
     }
 }

@@ -1,9 +1,11 @@
 //! The CLI run as a real process against the test's database.
 
+use diesel::RunQueryDsl;
+use portcullis::db::DbConnection;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{assert_oauth_error, spawn_app, text, TestClient, PASSWORD};
+use crate::helpers::{assert_oauth_error, spawn_app, text, Backend, TestClient, PASSWORD};
 
 fn stdout_json(output: &std::process::Output) -> Value {
     assert!(output.status.success(), "cli failed: {}", String::from_utf8_lossy(&output.stderr));
@@ -104,4 +106,58 @@ both_backends! {
         assert_eq!(app.user_status(&text(&before, "access_token")).await, 200);
         assert_eq!(app.refresh(&client, &text(&before, "refresh_token")).await.status(), 200);
     }
+}
+
+/// The cache's listening connection dies and a secret changes before it is back: the
+/// server never accepts the old secret again (while the connection is gone the cache
+/// does not answer, and it starts empty when the connection is back).
+#[actix_web::test]
+async fn a_lost_cache_listener_never_serves_an_old_secret() {
+    let app = spawn_app(Backend::Postgres).await;
+    let old = app.confidential_client();
+    let mut params = old.body();
+    params.push(("grant_type", "client_credentials".to_owned()));
+    assert_eq!(app.post_token(&params).await.status(), 200, "the cache has seen the client");
+
+    let mut db = app.db();
+    let listeners = |db: &mut DbConnection| -> Vec<i32> {
+        let DbConnection::Pg(pg) = db else { unreachable!("a PostgreSQL test") };
+        diesel::sql_query(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'portcullis_client_cache'",
+        )
+        .load::<Pid>(pg)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.pid)
+        .collect()
+    };
+    let first = listeners(&mut db);
+    assert_eq!(first.len(), 1, "one server listens");
+    diesel::sql_query("SELECT pg_terminate_backend($1)")
+        .bind::<diesel::sql_types::Integer, _>(first[0])
+        .execute(match &mut db {
+            DbConnection::Pg(pg) => pg,
+            DbConnection::Sqlite(_) => unreachable!(),
+        })
+        .unwrap();
+    let secret = portcullis::manage::rotate_secret(&mut db, &old.id).unwrap();
+    // The server reconnects on its own (after a second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while listeners(&mut db).iter().all(|pid| *pid == first[0]) {
+        assert!(std::time::Instant::now() < deadline, "the cache reconnects");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+
+    assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
+    let new = TestClient { id: old.id.clone(), secret: Some(secret) };
+    let mut params = new.body();
+    params.push(("grant_type", "client_credentials".to_owned()));
+    assert_eq!(app.post_token(&params).await.status(), 200);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
 }
