@@ -32,6 +32,9 @@ pub struct CreatedApplication {
     pub application: Application,
 }
 
+/// Schemes (as the URL parser lowercases them) a redirect URI may not use.
+const UNSAFE_SCHEMES: [&str; 7] = ["javascript", "data", "vbscript", "file", "blob", "about", "filesystem"];
+
 pub fn check_spec(spec: &ApplicationSpec) -> Result<(), ApiError> {
     if spec.name.trim().is_empty() {
         return Err(ApiError::invalid_request("The application needs a name."));
@@ -47,6 +50,15 @@ pub fn check_spec(spec: &ApplicationSpec) -> Result<(), ApiError> {
             url::Url::parse(uri).map_err(|_| ApiError::invalid_request(format!("Not a URL: {uri}")))?;
         if parsed.fragment().is_some() {
             return Err(ApiError::invalid_request("Redirect URIs may not contain a fragment."));
+        }
+        // A browser sent to these runs or shows what the URI itself carries, not an
+        // application: the authorization code would land in an attacker's script.
+        // Private-use schemes of native apps (`com.example.app:/cb`, RFC 8252) stay allowed.
+        if UNSAFE_SCHEMES.contains(&parsed.scheme()) {
+            return Err(ApiError::invalid_request(format!(
+                "Redirect URIs may not use the {} scheme.",
+                parsed.scheme()
+            )));
         }
     }
     Ok(())

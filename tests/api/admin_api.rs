@@ -154,6 +154,10 @@ both_backends! {
             json!({ "name": "X", "grant_types": [] }),
             json!({ "name": "X", "client_type": "public", "grant_types": ["client_credentials"] }),
             json!({ "name": "X", "grant_types": ["password"], "redirect_uris": ["not a url"] }),
+            json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["javascript:alert(1)//"] }),
+            json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["DATA:text/html,<b>x</b>"] }),
+            json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["file:///etc/passwd"] }),
+            json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb#x"] }),
             json!({ "name": "X", "grant_types": ["password"], "skip_authorization": "maybe" }),
         ] {
             let response = call(&app, Method::POST, "/admin/api/applications", &token, Some(body.clone())).await;
