@@ -42,20 +42,40 @@ pub fn link_or_create(
     profile: &Profile,
     sealed_refresh_token: Option<&str>,
 ) -> Result<User, ApiError> {
-    // A returning user, the common case: one query, no savepoint, and no write unless
-    // the profile changed or a provider refresh token came along.
-    if let Some((link, user)) = SocialAccount::find_with_user(conn, profile.provider, &profile.uid)? {
-        let extra = profile.extra.to_string();
-        if link.extra_data != extra {
-            SocialAccount::set_extra(conn, link.id, &extra)?;
-        }
-        if let Some(sealed) = sealed_refresh_token {
-            SocialAccount::set_refresh_token(conn, link.id, sealed)?;
-        }
-        return Ok(user);
+    match returning(conn, profile, sealed_refresh_token)? {
+        Some(user) => Ok(user),
+        None => create_link(conn, profile, sealed_refresh_token),
     }
-    // A new link may race another request for the same identity: the savepoint lets
-    // the loser roll back its insert and find the winner's link.
+}
+
+/// The user already linked to `profile`, the common case: one query, and no write
+/// unless the profile changed or a provider refresh token came along.
+pub fn returning(
+    conn: &mut DbConnection,
+    profile: &Profile,
+    sealed_refresh_token: Option<&str>,
+) -> Result<Option<User>, ApiError> {
+    let Some((link, user)) = SocialAccount::find_with_user(conn, profile.provider, &profile.uid)? else {
+        return Ok(None);
+    };
+    let extra = profile.extra.to_string();
+    if link.extra_data != extra {
+        SocialAccount::set_extra(conn, link.id, &extra)?;
+    }
+    if let Some(sealed) = sealed_refresh_token {
+        SocialAccount::set_refresh_token(conn, link.id, sealed)?;
+    }
+    Ok(Some(user))
+}
+
+/// A first sign-in of `profile`: links it to the user with its verified email, or to a
+/// new user. It may race another request for the same identity: the savepoint lets the
+/// loser roll back its insert and find the winner's link.
+pub fn create_link(
+    conn: &mut DbConnection,
+    profile: &Profile,
+    sealed_refresh_token: Option<&str>,
+) -> Result<User, ApiError> {
     let attempt = |conn: &mut DbConnection| {
         db::write_transaction(conn, |conn| {
             let user = link_once(conn, profile)?;

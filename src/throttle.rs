@@ -5,10 +5,15 @@
 //! get through (a check followed by a later insert let a burst of N pass one check).
 //! The insert and the count are separate statements on purpose: on PostgreSQL, inside
 //! one transaction, concurrent uncommitted inserts would be invisible to each other.
+//! A password attempt is recorded only once it holds a hash slot, so the attempts in
+//! flight for one account are at most the hash concurrency per server: many parallel
+//! correct sign-ins of one account are not mistaken for guesses.
 
+use crate::auth::passwords;
 use crate::config::ThrottleSettings;
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::attempts;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::users::User;
@@ -58,14 +63,12 @@ fn account_key(login: &str, user: Option<&User>) -> String {
 
 /// Before a password is checked: counts this attempt, or refuses with 429 when the
 /// account or the address is locked out (the password is then not looked at).
-pub fn begin_login(
+fn begin_login(
     conn: &mut DbConnection,
     t: &ThrottleSettings,
-    login: &str,
-    user: Option<&User>,
+    account: String,
     address: &str,
 ) -> Result<LoginAttempt, ApiError> {
-    let account = account_key(login, user);
     let account_id = take(conn, t, ACCOUNT, &account, t.account_failures)?;
     match take(conn, t, ADDRESS, address, t.address_failures) {
         Ok(address) => Ok(LoginAttempt { account, address }),
@@ -76,6 +79,25 @@ pub fn begin_login(
             Err(refused)
         }
     }
+}
+
+/// Checks `password` against `user`'s hash (a dummy one for no user), counted as an
+/// attempt of `login` from `address`; 429 when the account or address is locked out.
+pub async fn judge_password(
+    state: &AppState,
+    login: String,
+    user: Option<&User>,
+    password: String,
+    address: String,
+) -> Result<(bool, LoginAttempt), ApiError> {
+    let slot = state.hashes.permit().await?;
+    let settings = state.settings.throttle.clone();
+    let account = account_key(&login, user);
+    let attempt = state.writes.run(move |conn| begin_login(conn, &settings, account, &address)).await?;
+    let stored = user.and_then(|u| u.password_hash.clone());
+    let verified =
+        slot.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
+    Ok((verified, attempt))
 }
 
 impl LoginAttempt {

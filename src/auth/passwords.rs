@@ -12,7 +12,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 
@@ -117,7 +117,29 @@ impl HashLimiter {
         F: FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        self.permit().await?.run(work).await
+    }
+
+    /// A hash slot, taken before the work is known: what a caller does while holding it
+    /// happens at most `permits` at a time.
+    pub async fn permit(&self) -> Result<HashPermit, ApiError> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
+        Ok(HashPermit { _permit: permit, buffers: self.buffers.clone() })
+    }
+}
+
+pub struct HashPermit {
+    _permit: OwnedSemaphorePermit,
+    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+}
+
+impl HashPermit {
+    /// Runs `work` on the blocking pool with this slot's memory, then frees the slot.
+    pub async fn run<T, F>(self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let buffers = self.buffers.clone();
         actix_web::web::block(move || {
             // Buffers are allocated lazily, so an idle server holds none.

@@ -8,7 +8,6 @@ use diesel::Connection;
 
 use super::session::Browser;
 use crate::auth::client_ip::client_ip_text;
-use crate::auth::passwords;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::audit;
@@ -59,26 +58,15 @@ pub async fn check_password(
     password: String,
 ) -> Result<PasswordSignIn, ApiError> {
     let address = client_ip_text(req, &state.settings.trusted_proxies);
-    let throttle_settings = state.settings.throttle.clone();
-    let checked = {
-        let address = address.clone();
-        state
-            .writes
-            .run(move |conn| {
-                let user = User::find_by_login(conn, &login)?;
-                let attempt =
-                    throttle::begin_login(conn, &throttle_settings, &login, user.as_ref(), &address)?;
-                Ok((user, attempt))
-            })
-            .await
+    let user = {
+        let login = login.clone();
+        crate::db::run(&state.pool, move |conn| Ok(User::find_by_login(conn, &login)?)).await?
     };
-    let (user, attempt) = match checked {
+    let judged = throttle::judge_password(state, login, user.as_ref(), password, address.clone()).await;
+    let (verified, attempt) = match judged {
         Err(ApiError::RateLimited { retry_after }) => return Ok(PasswordSignIn::Throttled { retry_after }),
         other => other?,
     };
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified =
-        state.hashes.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
     state
         .writes
         .run(move |conn| {

@@ -9,6 +9,7 @@ use crate::auth::bearer::UserBearer;
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_ip::client_ip_text;
 use crate::db;
+use crate::db::DbConnection;
 use crate::domain::GrantType;
 use crate::error::ApiError;
 use crate::params::Params;
@@ -16,7 +17,7 @@ use crate::providers::Credential;
 use crate::routes::token::{authorized_client_now, user_scope};
 use crate::social;
 use crate::state::AppState;
-use crate::store::audit::{self, NewAuditEvent};
+use crate::store::audit::NewAuditEvent;
 use crate::store::social::SocialAccount;
 use crate::store::users::User;
 use crate::tokens::{Family, Grant, TokenResponse};
@@ -116,33 +117,38 @@ async fn convert(
     state
         .writes
         .run(move |conn| {
-            // One transaction: a refused sign-in (disabled user, scope) leaves no new link.
-            db::write_transaction(conn, |conn| {
-                let user = social::sign_in(conn, &profile, sealed.as_deref())?;
+            let issue = |conn: &mut DbConnection, user: User| {
+                if !user.is_active {
+                    return Err(ApiError::invalid_grant("The user account is disabled."));
+                }
                 let scope = user_scope(conversion.scope.as_deref(), &user)?;
-                audit::record(
-                    conn,
-                    NewAuditEvent {
-                        actor_user_id: Some(user.id),
-                        action: "login.social",
-                        target_type: "application",
-                        target_id: &app.client_id,
-                        ip: Some(&address),
-                        detail: profile.provider,
-                        ..Default::default()
-                    },
-                )?;
-                let tokens = issuer.issue(
-                    conn,
-                    Grant {
-                        grant_type: grant,
-                        application: &app,
-                        user_id: Some(user.id),
-                        scope: &scope,
-                        family: Family::New,
-                    },
-                )?;
-                Ok((tokens, user))
+                let grant = Grant {
+                    grant_type: grant,
+                    application: &app,
+                    user_id: Some(user.id),
+                    scope: &scope,
+                    family: Family::New,
+                };
+                let event = NewAuditEvent {
+                    action: "login.social",
+                    target_type: "application",
+                    target_id: &app.client_id,
+                    ip: Some(&address),
+                    detail: profile.provider,
+                    ..Default::default()
+                };
+                Ok((issuer.issue_sign_in(conn, grant, event)?, user))
+            };
+            // A returning user needs no transaction: the sign-in, its audit event and
+            // the pair are one atomic write.
+            if let Some(user) = social::returning(conn, &profile, sealed.as_deref())? {
+                return issue(conn, user);
+            }
+            // A new link and the tokens in one transaction: a refused sign-in (disabled
+            // user, scope) leaves no new link.
+            db::write_transaction(conn, |conn| {
+                let user = social::create_link(conn, &profile, sealed.as_deref())?;
+                issue(conn, user)
             })
         })
         .await

@@ -8,7 +8,6 @@ use diesel::Connection;
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_cache::ClientCache;
 use crate::auth::client_ip::client_ip_text;
-use crate::auth::passwords;
 use crate::browser::oauth;
 use crate::db::{self, DbConnection};
 use crate::domain::scope::ADMIN;
@@ -97,27 +96,18 @@ async fn password(
     let password = params.require("password")?.to_owned();
     let raw_scope = params.get("scope").map(str::to_owned);
     let address = client_ip_text(req, &state.settings.trusted_proxies);
-    let throttle_settings = state.settings.throttle.clone();
 
-    let (app, user, attempt) = {
-        let address = address.clone();
-        let clients = state.clients.clone();
-        state
-            .writes
-            .run(move |conn| {
-                let app = authorized_client(conn, &clients, &client, GrantType::Password)?;
-                let user = User::find_by_login(conn, &login)?;
-                // Locked out means the password is not even looked at.
-                let attempt =
-                    throttle::begin_login(conn, &throttle_settings, &login, user.as_ref(), &address)?;
-                Ok((app, user, attempt))
-            })
-            .await?
+    let (app, user) = {
+        let (login, clients) = (login.clone(), state.clients.clone());
+        db::run(&state.pool, move |conn| {
+            let app = authorized_client(conn, &clients, &client, GrantType::Password)?;
+            Ok((app, User::find_by_login(conn, &login)?))
+        })
+        .await?
     };
-
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified =
-        state.hashes.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
+    // Locked out means the password is not even looked at.
+    let (verified, attempt) =
+        throttle::judge_password(state, login, user.as_ref(), password, address.clone()).await?;
 
     let issuer = state.issuer.clone();
     state
@@ -132,30 +122,23 @@ async fn password(
             }
             let scope = user_scope(raw_scope.as_deref(), &user)?;
             attempt.succeeded(conn)?;
-            conn.transaction(|conn| {
-                User::touch_last_login(conn, user.id, crate::time::now())?;
-                audit::record(
-                    conn,
-                    NewAuditEvent {
-                        actor_user_id: Some(user.id),
-                        action: "login.password",
-                        target_type: "application",
-                        target_id: &app.client_id,
-                        ip: Some(&address),
-                        ..Default::default()
-                    },
-                )?;
-                issuer.issue(
-                    conn,
-                    Grant {
-                        grant_type: GrantType::Password,
-                        application: &app,
-                        user_id: Some(user.id),
-                        scope: &scope,
-                        family: Family::New,
-                    },
-                )
-            })
+            issuer.issue_sign_in(
+                conn,
+                Grant {
+                    grant_type: GrantType::Password,
+                    application: &app,
+                    user_id: Some(user.id),
+                    scope: &scope,
+                    family: Family::New,
+                },
+                NewAuditEvent {
+                    action: "login.password",
+                    target_type: "application",
+                    target_id: &app.client_id,
+                    ip: Some(&address),
+                    ..Default::default()
+                },
+            )
         })
         .await
 }

@@ -32,10 +32,14 @@ pub struct NewAuditEvent<'a> {
     pub detail: &'a str,
 }
 
-/// Appends an event; call it in the same transaction as the change it records.
+/// Appends an event, timed now; call it in the same transaction as the change it records.
 pub fn record(conn: &mut DbConnection, event: NewAuditEvent<'_>) -> QueryResult<usize> {
-    let event = NewAuditEvent { created_at: crate::time::now(), ..event };
-    diesel::insert_into(audit_events::table).values(&event).execute(conn)
+    insert(conn, &NewAuditEvent { created_at: crate::time::now(), ..event })
+}
+
+/// Appends an event with the time it carries.
+pub fn insert(conn: &mut DbConnection, event: &NewAuditEvent<'_>) -> QueryResult<usize> {
+    diesel::insert_into(audit_events::table).values(event).execute(conn)
 }
 
 /// A browser signed in (`detail`: the provider, or empty for a password).

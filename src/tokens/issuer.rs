@@ -13,7 +13,8 @@ use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::store::applications::Application;
-use crate::store::pairs::insert_pair;
+use crate::store::audit::NewAuditEvent;
+use crate::store::pairs::{insert_pair, Before};
 use crate::store::tokens::{AccessRecord, NewAccess, NewRefresh, RefreshRecord};
 
 /// Which refresh token, if any, comes with the access token.
@@ -86,6 +87,30 @@ impl TokenIssuer {
     /// A rotation claims its parent in the same write and fails with `invalid_grant`
     /// when a concurrent request claimed it first.
     pub fn issue(&self, conn: &mut DbConnection, grant: Grant<'_>) -> Result<TokenResponse, ApiError> {
+        self.issue_after(conn, grant, None)
+    }
+
+    /// `issue` for a user signing in (`Family::New`): the user's `last_login` and
+    /// `event` (timed now) are written with the pair, in the same atomic write.
+    pub fn issue_sign_in(
+        &self,
+        conn: &mut DbConnection,
+        grant: Grant<'_>,
+        event: NewAuditEvent<'_>,
+    ) -> Result<TokenResponse, ApiError> {
+        if !matches!(grant.family, Family::New) || grant.user_id.is_none() {
+            return Err(ApiError::internal("a sign-in starts a new family for a user"));
+        }
+        let event = NewAuditEvent { created_at: crate::time::now(), actor_user_id: grant.user_id, ..event };
+        self.issue_after(conn, grant, Some(&event))
+    }
+
+    fn issue_after(
+        &self,
+        conn: &mut DbConnection,
+        grant: Grant<'_>,
+        sign_in: Option<&NewAuditEvent<'_>>,
+    ) -> Result<TokenResponse, ApiError> {
         let now = crate::time::now();
         let scope = grant.scope.to_string();
         let app = grant.application;
@@ -108,15 +133,20 @@ impl TokenIssuer {
             Family::New | Family::Rotate(_) => {
                 let user_id =
                     grant.user_id.ok_or_else(|| ApiError::internal("refresh token without a user"))?;
-                let (family_id, claim) = match grant.family {
-                    Family::Rotate(parent) => (parent.family_id.clone(), Some((parent.id, now))),
+                let (family_id, parent_id) = match grant.family {
+                    Family::Rotate(parent) => (parent.family_id.clone(), Some(parent.id)),
                     _ => (random::token(16), None),
+                };
+                let before = match (parent_id, sign_in) {
+                    (Some(parent_id), _) => Before::Claim(parent_id, now),
+                    (None, Some(event)) => Before::SignIn(event),
+                    (None, None) => Before::Nothing,
                 };
                 let token = random::refresh_token();
                 let refresh = NewRefresh {
                     token_hash: &random::sha256_hex(&token),
                     family_id: &family_id,
-                    parent_id: claim.map(|(parent_id, _)| parent_id),
+                    parent_id,
                     user_id,
                     application_id: app.id,
                     scope: &scope,
@@ -124,7 +154,7 @@ impl TokenIssuer {
                     expires_at: now + self.refresh_ttl,
                 };
                 access.family_id = Some(&family_id);
-                if insert_pair(conn, claim, &refresh, &access)?.is_none() {
+                if insert_pair(conn, before, &refresh, &access)?.is_none() {
                     return Err(ApiError::invalid_grant(
                         "The refresh token was used by a concurrent request.",
                     ));

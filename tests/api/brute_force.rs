@@ -96,6 +96,24 @@ both_backends! {
         assert!(statuses.iter().all(|s| [200, 400, 429].contains(s)), "{statuses:?}");
     }
 
+    async fn many_parallel_correct_sign_ins_of_one_account_all_succeed(backend) {
+        // Attempts in flight count, but a server has at most one per core in flight (its
+        // hash concurrency): a limit above that never refuses correct sign-ins, however
+        // many arrive at once.
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let limit = cores + 1;
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", &limit.to_string());
+        })
+        .await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let sign_ins = (0..3 * limit).map(|_| attempt(&app, &client, "ada@example.com", PASSWORD));
+        let statuses: Vec<u16> =
+            futures::future::join_all(sign_ins).await.iter().map(|r| r.status().as_u16()).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+
     async fn email_and_username_of_one_user_share_a_count(backend) {
         let app = spawn_app_with(backend, |s| {
             s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "4");

@@ -27,6 +27,17 @@ both_backends! {
         assert!(body["refresh_token"].as_str().unwrap().starts_with("pc_rt_"));
         let me: Value = app.get_user(body["access_token"].as_str().unwrap()).await.json().await.unwrap();
         assert_eq!(me["email"], "ada@example.com");
+        // The sign-in is recorded with the tokens: the user's last login and the audit log.
+        use diesel::prelude::*;
+        use portcullis::store::schema::{audit_events, users};
+        let last_login: Option<i64> = users::table.select(users::last_login).first(&mut app.db()).unwrap();
+        assert!(last_login.is_some_and(|at| at > 0));
+        let events: Vec<(Option<i64>, String)> = audit_events::table
+            .filter(audit_events::action.eq("login.password"))
+            .select((audit_events::actor_user_id, audit_events::target_id))
+            .load(&mut app.db())
+            .unwrap();
+        assert_eq!(events, [(Some(me["id"].as_i64().unwrap()), client.id.clone())]);
     }
 
     async fn wrong_password_is_invalid_grant(backend) {

@@ -90,6 +90,10 @@ both_backends! {
         assert_eq!(events.len(), 3);
         assert!(events.iter().all(|(actor, detail, ip)| *actor == first["user"]["id"].as_i64()
             && detail == "google-oauth2" && ip.as_deref() == Some("127.0.0.1")));
+        // ...and it is the user's last sign-in.
+        use portcullis::store::schema::users;
+        let last_login: Option<i64> = users::table.select(users::last_login).first(&mut app.db()).unwrap();
+        assert!(last_login.is_some_and(|at| at > 0));
     }
 
     async fn google_access_token_is_checked_with_tokeninfo_and_userinfo(backend) {
