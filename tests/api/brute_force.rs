@@ -103,7 +103,7 @@ both_backends! {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let limit = cores + 1;
         let app = spawn_app_with(backend, |s| {
-            s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", &limit.to_string());
+            s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", limit.to_string());
         })
         .await;
         let client = app.confidential_client();
