@@ -297,6 +297,11 @@ impl Settings {
     pub fn load(config_path: Option<&Path>) -> Result<Self, ConfigError> {
         RawSettings::load(config_path)?.parse()
     }
+
+    /// An https issuer: the browser cookie is Secure and `__Host-` prefixed.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
 }
 
 #[cfg(test)]

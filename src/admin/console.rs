@@ -23,7 +23,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
                    img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn secure(state: &AppState) -> bool {
-    state.settings.issuer.starts_with("https://")
+    state.settings.secure_cookies()
 }
 
 fn redirect(location: &str) -> HttpResponse {
@@ -32,7 +32,7 @@ fn redirect(location: &str) -> HttpResponse {
 
 /// `GET /admin/`: the console for staff; others are sent to sign in or told no.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req);
+    let browser = Browser::from_request(&req, secure(&state));
     let token = browser.token.clone();
     let user = db::run(&state.pool, move |conn| Ok(Browser { token, fresh: false }.user(conn)?)).await?;
     let Some(user) = user.filter(|_| !browser.fresh) else { return Ok(redirect("/admin/login")) };
@@ -90,7 +90,7 @@ fn login_page(state: &AppState, browser: &Browser, message: Option<&str>) -> Res
 }
 
 pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    login_page(&state, &Browser::from_request(&req), None)
+    login_page(&state, &Browser::from_request(&req, secure(&state)), None)
 }
 
 fn csrf_ok(state: &AppState, browser: &Browser, params: &Params) -> bool {
@@ -110,7 +110,7 @@ pub async fn login(
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req);
+    let browser = Browser::from_request(&req, secure(&state));
     if !csrf_ok(&state, &browser, &params) {
         return expired_form();
     }
@@ -136,7 +136,7 @@ pub async fn logout(
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req);
+    let browser = Browser::from_request(&req, secure(&state));
     if !csrf_ok(&state, &browser, &params) {
         return expired_form();
     }

@@ -11,7 +11,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use crate::auth::bearer::{bearer_token, UserBearer};
 use crate::auth::client_ip::client_ip_text;
-use crate::browser::session::{Browser, COOKIE};
+use crate::browser::session::{cookie_name, Browser};
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -39,10 +39,11 @@ async fn staff(req: HttpRequest) -> Result<Staff, ApiError> {
         }
         return Ok(Staff { user: bearer.user, ip });
     }
-    if req.cookie(COOKIE).is_none() {
+    let secure = state.settings.secure_cookies();
+    if req.cookie(cookie_name(secure)).is_none() {
         return Err(ApiError::InvalidToken("Sign in as a staff user, or send a Bearer token.".into()));
     }
-    let browser = Browser::from_request(&req);
+    let browser = Browser::from_request(&req, secure);
     let token = browser.token.clone();
     let user = db::run(&state.pool, move |conn| Ok(Browser { token, fresh: false }.user(conn)?)).await?;
     let Some(user) = user else {

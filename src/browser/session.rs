@@ -18,7 +18,20 @@ use crate::store::browser::{self, NewSession};
 use crate::store::users::User;
 use crate::tokens::random;
 
-pub const COOKIE: &str = "portcullis_session";
+/// The cookie's name over plain HTTP (development).
+const PLAIN_COOKIE: &str = "portcullis_session";
+/// The cookie's name under an https issuer. Browsers accept a `__Host-` cookie only
+/// from the host itself (Secure, no Domain, Path=/), so a sibling subdomain cannot
+/// plant one and know the CSRF token of the sign-in form.
+const HOST_COOKIE: &str = "__Host-portcullis_session";
+
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        HOST_COOKIE
+    } else {
+        PLAIN_COOKIE
+    }
+}
 /// A browser stays signed in this long (then signs in again).
 pub const SESSION_TTL_SECS: i64 = 14 * 24 * 3600;
 
@@ -30,8 +43,9 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub fn from_request(req: &HttpRequest) -> Self {
-        match req.cookie(COOKIE).map(|c| c.value().to_owned()).filter(|v| well_formed(v)) {
+    /// `secure` as `Settings::secure_cookies`: only that cookie name is read.
+    pub fn from_request(req: &HttpRequest, secure: bool) -> Self {
+        match req.cookie(cookie_name(secure)).map(|c| c.value().to_owned()).filter(|v| well_formed(v)) {
             Some(token) => Self { token, fresh: false },
             None => Self::new_cookie(),
         }
@@ -42,7 +56,7 @@ impl Browser {
     }
 
     pub fn cookie(&self, secure: bool) -> Cookie<'static> {
-        Cookie::build(COOKIE, self.token.clone())
+        Cookie::build(cookie_name(secure), self.token.clone())
             // The admin console under /admin/ shares the sign-in.
             .path("/")
             .http_only(true)

@@ -17,7 +17,7 @@ use crate::store::applications::Application;
 use crate::store::users::User;
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req);
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
     let outcome = run_flow(&req, &state, &browser, None).await?;
     respond(&req, &state, &browser, outcome, None)
 }
@@ -27,7 +27,7 @@ pub async fn submit(
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req);
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
     let csrf_ok = !browser.fresh
         && params.get("csrf_token").is_some_and(|t| browser.csrf_matches(&state.secret_key, t));
     if !csrf_ok {
@@ -130,9 +130,7 @@ fn respond(
         }
     };
     if browser.fresh {
-        response
-            .add_cookie(&browser.cookie(state.settings.issuer.starts_with("https://")))
-            .map_err(ApiError::internal)?;
+        response.add_cookie(&browser.cookie(state.settings.secure_cookies())).map_err(ApiError::internal)?;
     }
     Ok(response)
 }
@@ -150,7 +148,7 @@ async fn sign_in(
             respond(req, state, &browser, outcome, None)
         }
         refused => {
-            let browser = Browser::from_request(req);
+            let browser = Browser::from_request(req, state.settings.secure_cookies());
             let outcome = run_flow(req, state, &browser, None).await?;
             let mut response = respond(req, state, &browser, outcome, Some(&refused.message()))?;
             refused.mark(&mut response);

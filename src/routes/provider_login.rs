@@ -47,7 +47,7 @@ fn unknown_backend() -> Result<HttpResponse, ApiError> {
 }
 
 fn secure_cookies(state: &AppState) -> bool {
-    state.settings.issuer.starts_with("https://")
+    state.settings.secure_cookies()
 }
 
 /// `GET /auth/login/{backend}?<the pending authorization request>`.
@@ -66,7 +66,7 @@ pub async fn start(
             "Start from the application you want to sign in to.",
         );
     }
-    let browser = Browser::from_request(&req);
+    let browser = Browser::from_request(&req, secure_cookies(&state));
     let login_state = random::token(32);
     let verifier = sign_in.pkce.then(|| random::token(32));
     let nonce = sign_in.nonce.then(|| random::token(16));
@@ -117,7 +117,7 @@ pub async fn complete(
 ) -> Result<HttpResponse, ApiError> {
     let Some(provider) = provider(&state, &backend) else { return unknown_backend() };
     let label = provider.redirect_sign_in().map(|s| s.label).unwrap_or_default();
-    let browser = Browser::from_request(&req);
+    let browser = Browser::from_request(&req, secure_cookies(&state));
     let query = req.query_string();
     let presented = query_value(query, "state");
     let session_hash = random::sha256_hex(&browser.token);

@@ -396,8 +396,11 @@ both_backends! {
         let client = public_client(&app);
         let (_, challenge) = pkce();
         let page = Visitor::new(&app).get(&authorize_path(&client, REDIRECT, Some(&challenge))).await;
-        let cookie = page.set_cookie.iter().find(|c| c.starts_with("portcullis_session=")).expect("cookie");
+        // The __Host- prefix: a sibling subdomain cannot plant the cookie.
+        let cookie =
+            page.set_cookie.iter().find(|c| c.starts_with("__Host-portcullis_session=")).expect("cookie");
         assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+        assert!(!cookie.contains("Domain"), "{cookie}");
         assert!(cookie.contains("Path=/;") || cookie.ends_with("Path=/"), "{cookie}");
     }
 
