@@ -5,9 +5,10 @@
 //! get through (a check followed by a later insert let a burst of N pass one check).
 //! The insert and the count are separate statements on purpose: on PostgreSQL, inside
 //! one transaction, concurrent uncommitted inserts would be invisible to each other.
-//! A password attempt is recorded only once it holds a hash slot, so the attempts in
-//! flight for one account are at most the hash concurrency per server: many parallel
-//! correct sign-ins of one account are not mistaken for guesses.
+//! A password attempt is recorded only once it holds a hash slot, and withdrawn as soon
+//! as its password checks out, so the attempts in flight for one account are about the
+//! hash concurrency per server: many parallel correct sign-ins of one account are not
+//! mistaken for guesses (the limit must exceed replicas x cores for that to hold).
 
 use crate::auth::passwords;
 use crate::config::ThrottleSettings;
@@ -53,11 +54,12 @@ pub struct LoginAttempt {
 }
 
 /// The account a login names: the user's id when there is one, so an email and a
-/// username of one user share a count.
+/// username of one user share a count. The two kinds of key cannot collide: a login
+/// typed as `user:42` must not count against user 42.
 fn account_key(login: &str, user: Option<&User>) -> String {
     match user {
         Some(user) => format!("user:{}", user.id),
-        None => login.trim().to_lowercase(),
+        None => format!("login:{}", login.trim().to_lowercase()),
     }
 }
 
@@ -101,8 +103,19 @@ pub async fn judge_password(
 }
 
 impl LoginAttempt {
+    /// Settles the attempt by its password check: a right password clears the count
+    /// (whatever refuses the sign-in afterwards, a disabled account or a scope, is not
+    /// a guess); a wrong one stays counted and is audited.
+    pub fn settle(self, conn: &mut DbConnection, verified: bool, address: &str) -> Result<(), ApiError> {
+        if verified {
+            self.succeeded(conn)
+        } else {
+            self.failed(conn, address)
+        }
+    }
+
     /// The attempt stays counted; the failure is audited.
-    pub fn failed(self, conn: &mut DbConnection, address: &str) -> Result<(), ApiError> {
+    fn failed(self, conn: &mut DbConnection, address: &str) -> Result<(), ApiError> {
         let now = crate::time::now();
         audit::record(
             conn,
@@ -121,7 +134,7 @@ impl LoginAttempt {
     }
 
     /// A success clears the account's count and takes this attempt off the address's.
-    pub fn succeeded(self, conn: &mut DbConnection) -> Result<(), ApiError> {
+    fn succeeded(self, conn: &mut DbConnection) -> Result<(), ApiError> {
         attempts::clear(conn, ACCOUNT, &self.account)?;
         if let Some(id) = self.address {
             attempts::remove(conn, id)?;

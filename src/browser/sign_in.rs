@@ -70,11 +70,10 @@ pub async fn check_password(
     state
         .writes
         .run(move |conn| {
+            attempt.settle(conn, verified, &address)?;
             let Some(user) = user.filter(|u| verified && u.is_active) else {
-                attempt.failed(conn, &address)?;
                 return Ok(PasswordSignIn::Refused);
             };
-            attempt.succeeded(conn)?;
             conn.transaction(|conn| {
                 User::touch_last_login(conn, user.id, crate::time::now())?;
                 audit::browser_sign_in(conn, user.id, &address, "")?;

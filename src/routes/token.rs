@@ -113,15 +113,14 @@ async fn password(
     state
         .writes
         .run(move |conn| {
+            attempt.settle(conn, verified, &address)?;
             let Some(user) = user.filter(|_| verified) else {
-                attempt.failed(conn, &address)?;
                 return Err(ApiError::invalid_grant("Invalid credentials given."));
             };
             if !user.is_active {
                 return Err(ApiError::invalid_grant("The user account is disabled."));
             }
             let scope = user_scope(raw_scope.as_deref(), &user)?;
-            attempt.succeeded(conn)?;
             issuer.issue_sign_in(
                 conn,
                 Grant {

@@ -253,6 +253,7 @@ pub async fn update_me(
 }
 
 pub async fn change_password(
+    req: HttpRequest,
     params: Params,
     bearer: UserBearer,
     state: web::Data<AppState>,
@@ -265,18 +266,21 @@ pub async fn change_password(
         errors.insert("new_password", problems);
         ApiError::Validation(errors)
     })?;
-    let stored = user.password_hash.clone();
-    let hash = state
-        .hashes
-        .run(move |memory| {
-            if stored.is_some() && !passwords::verify(&old, stored.as_deref(), memory) {
-                let mut errors = FieldErrors::new();
-                errors.insert("old_password", vec!["The old password is not correct.".into()]);
-                return Err(ApiError::Validation(errors));
-            }
-            passwords::hash_with(new.expose(), memory)
-        })
-        .await?;
+    // The old password is a sign-in's secret: a stolen access token must not make it
+    // guessable without limit, so its check counts like a sign-in's.
+    if user.password_hash.is_some() {
+        let address = client_ip_text(&req, &state.settings.trusted_proxies);
+        let (verified, attempt) =
+            throttle::judge_password(&state, user.username.clone(), Some(&user), old, address.clone())
+                .await?;
+        state.writes.run(move |conn| attempt.settle(conn, verified, &address)).await?;
+        if !verified {
+            let mut errors = FieldErrors::new();
+            errors.insert("old_password", vec!["The old password is not correct.".into()]);
+            return Err(ApiError::Validation(errors));
+        }
+    }
+    let hash = state.hashes.run(move |memory| passwords::hash_with(new.expose(), memory)).await?;
     let keep_family = bearer.token.record.family_id.clone();
     state
         .writes

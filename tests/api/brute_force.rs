@@ -114,6 +114,58 @@ both_backends! {
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     }
 
+    async fn a_login_spelled_like_an_internal_key_locks_nobody_out(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        let id = app.create_user("ada@example.com", PASSWORD).await;
+        for _ in 0..10 {
+            assert_eq!(attempt(&app, &client, &format!("user:{id}"), "wrong password").await.status(), 400);
+        }
+        assert_eq!(attempt(&app, &client, "ada@example.com", PASSWORD).await.status(), 200);
+    }
+
+    async fn a_right_password_refused_for_its_scope_is_not_a_guess(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "3");
+        })
+        .await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        for _ in 0..5 {
+            let mut params = client.body();
+            params.extend([
+                ("grant_type", "password".to_owned()),
+                ("username", "ada@example.com".to_owned()),
+                ("password", PASSWORD.to_owned()),
+                ("scope", "admin".to_owned()),
+            ]);
+            assert_eq!(app.post_token(&params).await.status(), 400);
+        }
+        assert_eq!(attempt(&app, &client, "ada@example.com", PASSWORD).await.status(), 200);
+    }
+
+    async fn guessing_the_old_password_of_a_password_change_is_throttled(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "3");
+        })
+        .await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let body: Value = attempt(&app, &client, "ada@example.com", PASSWORD).await.json().await.unwrap();
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        let change = |old: &'static str| {
+            app.http
+                .post(app.url("/auth/password"))
+                .bearer_auth(&access)
+                .json(&serde_json::json!({ "old_password": old, "new_password": "a brand new passphrase" }))
+                .send()
+        };
+        for _ in 0..3 {
+            assert_eq!(change("not the old one").await.unwrap().status(), 400);
+        }
+        assert_throttled(change(PASSWORD).await.unwrap()).await;
+    }
+
     async fn email_and_username_of_one_user_share_a_count(backend) {
         let app = spawn_app_with(backend, |s| {
             s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "4");
