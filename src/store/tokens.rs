@@ -184,24 +184,41 @@ impl AccessRecord {
 /// Revocations. Each sets `revoked_at` only where it is still empty, so the first
 /// revocation time is kept.
 ///
-/// Revoking refresh tokens by family or by user repeats its UPDATE until it revokes
-/// nothing. On PostgreSQL (READ COMMITTED) each statement sees the rows committed when
-/// it began: a rotation that had claimed a token of the family makes the UPDATE wait
-/// for it, and the child it then commits is not in that UPDATE's snapshot. The next
-/// UPDATE sees it. Once a pass finds nothing, every token is revoked or locked by us,
-/// so no rotation can claim one and add another child; access tokens are revoked last,
-/// after every child (and its access token) is visible.
+/// Revoking refresh tokens by family or by user repeats its UPDATE, over the families
+/// the first pass found, until it revokes nothing. On PostgreSQL (READ COMMITTED) each
+/// statement sees the rows committed when it began: a rotation that had claimed a token
+/// of the family makes the UPDATE wait for it, and the child it then commits is not in
+/// that UPDATE's snapshot. The next UPDATE sees it. Once a pass finds nothing, every
+/// token is revoked or locked by us, so no rotation can claim one and add another
+/// child; access tokens are revoked last, after every child (and its access token) is
+/// visible. Sign-ins that start meanwhile are new families, left alone, so the loop
+/// ends however busy the user is.
 pub mod revoke {
     use super::*;
 
-    fn until_none(mut update: impl FnMut() -> QueryResult<usize>) -> QueryResult<usize> {
+    /// Revokes what is left of `families` until a pass finds nothing.
+    fn families_until_done(conn: &mut DbConnection, families: &[String], now: i64) -> QueryResult<usize> {
         let mut total = 0;
         loop {
-            match update()? {
-                0 => return Ok(total),
-                revoked => total += revoked,
+            let revoked = diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::family_id.eq_any(families))
+                    .filter(refresh_tokens::revoked_at.is_null()),
+            )
+            .set(refresh_tokens::revoked_at.eq(now))
+            .execute(conn)?;
+            if revoked == 0 {
+                return Ok(total);
             }
+            total += revoked;
         }
+    }
+
+    /// The families of the tokens a first pass revoked, each once.
+    fn distinct(mut families: Vec<String>) -> Vec<String> {
+        families.sort_unstable();
+        families.dedup();
+        families
     }
 
     pub fn access_by_id(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<usize> {
@@ -218,15 +235,7 @@ pub mod revoke {
 
     /// Every refresh token of a family and every access token issued from it.
     pub fn family(conn: &mut DbConnection, family_id: &str, now: i64) -> QueryResult<usize> {
-        let refresh = until_none(|| {
-            diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::family_id.eq(family_id))
-                    .filter(refresh_tokens::revoked_at.is_null()),
-            )
-            .set(refresh_tokens::revoked_at.eq(now))
-            .execute(conn)
-        })?;
+        let refresh = families_until_done(conn, &[family_id.to_owned()], now)?;
         let access = diesel::update(
             access_tokens::table
                 .filter(access_tokens::family_id.eq(family_id))
@@ -245,16 +254,16 @@ pub mod revoke {
         access: bool,
         now: i64,
     ) -> QueryResult<usize> {
-        let mut count = until_none(|| {
-            diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::user_id.eq(user_id))
-                    .filter(refresh_tokens::application_id.eq(application_id))
-                    .filter(refresh_tokens::revoked_at.is_null()),
-            )
-            .set(refresh_tokens::revoked_at.eq(now))
-            .execute(conn)
-        })?;
+        let first: Vec<String> = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::user_id.eq(user_id))
+                .filter(refresh_tokens::application_id.eq(application_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(now))
+        .returning(refresh_tokens::family_id)
+        .get_results(conn)?;
+        let mut count = first.len() + families_until_done(conn, &distinct(first), now)?;
         if access {
             count += diesel::update(
                 access_tokens::table
@@ -276,16 +285,16 @@ pub mod revoke {
         now: i64,
     ) -> QueryResult<usize> {
         let keep = keep.unwrap_or("");
-        let refresh = until_none(|| {
-            diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::user_id.eq(user_id))
-                    .filter(refresh_tokens::family_id.ne(keep))
-                    .filter(refresh_tokens::revoked_at.is_null()),
-            )
-            .set(refresh_tokens::revoked_at.eq(now))
-            .execute(conn)
-        })?;
+        let first: Vec<String> = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::user_id.eq(user_id))
+                .filter(refresh_tokens::family_id.ne(keep))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(now))
+        .returning(refresh_tokens::family_id)
+        .get_results(conn)?;
+        let refresh = first.len() + families_until_done(conn, &distinct(first), now)?;
         let access = diesel::update(
             access_tokens::table
                 .filter(access_tokens::user_id.eq(user_id))

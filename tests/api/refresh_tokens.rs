@@ -8,7 +8,7 @@ use portcullis::domain::{ClientType, GrantType};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, text, Backend, PASSWORD};
+use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, text, Backend, TestApp, PASSWORD};
 
 both_backends! {
     async fn refresh_rotates_the_pair_and_kills_the_old_token(backend) {
@@ -133,17 +133,14 @@ both_backends! {
     }
 }
 
-/// PostgreSQL gives each statement the rows committed when it began (READ COMMITTED).
-/// A revocation that waits for a rotation's lock on the family's newest token must
-/// still revoke the child that rotation commits. The test plays the rotation by hand
-/// and commits it only once the revocation is seen waiting for its lock.
-#[actix_web::test]
-async fn a_rotation_committing_during_a_family_revocation_is_revoked_too() {
-    let app = spawn_app(Backend::Postgres).await;
-    let client = app.confidential_client();
-    app.create_user("ada@example.com", PASSWORD).await;
-    let first = app.sign_in(&client, "ada@example.com").await;
-
+/// Plays a rotation of the app's only refresh token by hand (claim and child, not yet
+/// committed), starts `revocation`, commits the rotation once the revocation is seen
+/// waiting for its lock, and returns the revocation's status and the refresh tokens
+/// still live afterwards.
+async fn revoke_during_a_rotation(
+    app: &TestApp,
+    revocation: impl std::future::Future<Output = reqwest::Response>,
+) -> (u16, Vec<String>) {
     let mut rotation = PgConnection::establish(&app.database_url).unwrap();
     rotation
         .batch_execute(
@@ -156,8 +153,6 @@ async fn a_rotation_committing_during_a_family_revocation_is_revoked_too() {
         )
         .unwrap();
     let mut watcher = PgConnection::establish(&app.database_url).unwrap();
-    let mut params = client.body();
-    params.push(("token", text(&first, "refresh_token")));
     let commit_once_waited_for = async {
         loop {
             let waiting: i64 = diesel::select(sql::<BigInt>(
@@ -173,17 +168,48 @@ async fn a_rotation_committing_during_a_family_revocation_is_revoked_too() {
         }
         rotation.batch_execute("COMMIT").unwrap();
     };
-    let (response, ()) = futures::join!(app.post_form("/auth/revoke-token", &params), commit_once_waited_for);
-    assert_eq!(response.status(), 200);
+    let (response, ()) = futures::join!(revocation, commit_once_waited_for);
+    let live = diesel::sql_query("SELECT token_hash FROM refresh_tokens WHERE revoked_at IS NULL")
+        .load::<TokenHash>(&mut watcher)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.token_hash)
+        .collect();
+    (response.status().as_u16(), live)
+}
 
-    let live: Vec<String> =
-        diesel::sql_query("SELECT token_hash FROM refresh_tokens WHERE revoked_at IS NULL")
-            .load::<TokenHash>(&mut watcher)
-            .unwrap()
-            .into_iter()
-            .map(|row| row.token_hash)
-            .collect();
+/// PostgreSQL gives each statement the rows committed when it began (READ COMMITTED).
+/// A revocation that waits for a rotation's lock on the family's newest token must
+/// still revoke the child that rotation commits.
+#[actix_web::test]
+async fn a_rotation_committing_during_a_family_revocation_is_revoked_too() {
+    let app = spawn_app(Backend::Postgres).await;
+    let client = app.confidential_client();
+    app.create_user("ada@example.com", PASSWORD).await;
+    let first = app.sign_in(&client, "ada@example.com").await;
+    let mut params = client.body();
+    params.push(("token", text(&first, "refresh_token")));
+    let (status, live) = revoke_during_a_rotation(&app, app.post_form("/auth/revoke-token", &params)).await;
+    assert_eq!(status, 200);
     assert_eq!(live, Vec::<String>::new(), "every token of the family is revoked, the late child too");
+}
+
+/// The same race against ending every session of a user at one application.
+#[actix_web::test]
+async fn a_rotation_committing_during_invalidate_sessions_is_revoked_too() {
+    let app = spawn_app(Backend::Postgres).await;
+    let client = app.confidential_client();
+    app.create_user("ada@example.com", PASSWORD).await;
+    let first = app.sign_in(&client, "ada@example.com").await;
+    let request = app
+        .http
+        .post(app.url("/auth/invalidate-sessions"))
+        .bearer_auth(text(&first, "access_token"))
+        .json(&serde_json::json!({ "client_id": client.id }))
+        .send();
+    let (status, live) = revoke_during_a_rotation(&app, async { request.await.unwrap() }).await;
+    assert_eq!(status, 204);
+    assert_eq!(live, Vec::<String>::new(), "the sign-in is over, the late child too");
 }
 
 #[derive(diesel::QueryableByName)]
