@@ -46,6 +46,13 @@ pub fn check_spec(spec: &ApplicationSpec) -> Result<(), ApiError> {
         return Err(ApiError::invalid_request("Public clients cannot use client_credentials."));
     }
     for uri in &spec.redirect_uris {
+        // URIs are stored space-separated, and the URL parser drops tabs and newlines:
+        // checked as given, `https://a/cb<TAB>javascript:x` would be stored as two URIs.
+        if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ApiError::invalid_request(
+                "Redirect URIs may not contain spaces or control characters.",
+            ));
+        }
         let parsed =
             url::Url::parse(uri).map_err(|_| ApiError::invalid_request(format!("Not a URL: {uri}")))?;
         if parsed.fragment().is_some() {

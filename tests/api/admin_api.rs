@@ -157,6 +157,7 @@ both_backends! {
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["javascript:alert(1)//"] }),
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["DATA:text/html,<b>x</b>"] }),
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["file:///etc/passwd"] }),
+            json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["https://a.example/cb\tjavascript:alert(1)"] }),
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb#x"] }),
             json!({ "name": "X", "grant_types": ["password"], "skip_authorization": "maybe" }),
         ] {
