@@ -42,22 +42,31 @@ pub fn link_or_create(
     profile: &Profile,
     sealed_refresh_token: Option<&str>,
 ) -> Result<User, ApiError> {
-    match returning(conn, profile, sealed_refresh_token)? {
-        Some(user) => Ok(user),
+    match returning(conn, profile)? {
+        Some((link, user)) => {
+            update_link(conn, &link, profile, sealed_refresh_token)?;
+            Ok(user)
+        }
         None => create_link(conn, profile, sealed_refresh_token),
     }
 }
 
-/// The user already linked to `profile`, the common case: one query, and no write
-/// unless the profile changed or a provider refresh token came along.
+/// The link and user of a returning identity, the common case: one query.
 pub fn returning(
     conn: &mut DbConnection,
     profile: &Profile,
+) -> Result<Option<(SocialAccount, User)>, ApiError> {
+    Ok(SocialAccount::find_with_user(conn, profile.provider, &profile.uid)?)
+}
+
+/// Keeps a returning identity's link current; no write unless the profile changed or
+/// a provider refresh token came along.
+pub fn update_link(
+    conn: &mut DbConnection,
+    link: &SocialAccount,
+    profile: &Profile,
     sealed_refresh_token: Option<&str>,
-) -> Result<Option<User>, ApiError> {
-    let Some((link, user)) = SocialAccount::find_with_user(conn, profile.provider, &profile.uid)? else {
-        return Ok(None);
-    };
+) -> Result<(), ApiError> {
     let extra = profile.extra.to_string();
     if link.extra_data != extra {
         SocialAccount::set_extra(conn, link.id, &extra)?;
@@ -65,7 +74,7 @@ pub fn returning(
     if let Some(sealed) = sealed_refresh_token {
         SocialAccount::set_refresh_token(conn, link.id, sealed)?;
     }
-    Ok(Some(user))
+    Ok(())
 }
 
 /// A first sign-in of `profile`: links it to the user with its verified email, or to a

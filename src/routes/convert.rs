@@ -10,7 +10,7 @@ use crate::auth::client::ClientCredentials;
 use crate::auth::client_ip::client_ip_text;
 use crate::db;
 use crate::db::DbConnection;
-use crate::domain::GrantType;
+use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::providers::Credential;
@@ -117,11 +117,13 @@ async fn convert(
     state
         .writes
         .run(move |conn| {
-            let issue = |conn: &mut DbConnection, user: User| {
+            let admit = |user: &User| {
                 if !user.is_active {
                     return Err(ApiError::invalid_grant("The user account is disabled."));
                 }
-                let scope = user_scope(conversion.scope.as_deref(), &user)?;
+                user_scope(conversion.scope.as_deref(), user)
+            };
+            let issue = |conn: &mut DbConnection, user: User, scope: Scope| {
                 let grant = Grant {
                     grant_type: grant,
                     application: &app,
@@ -139,16 +141,19 @@ async fn convert(
                 };
                 Ok((issuer.issue_sign_in(conn, grant, event)?, user))
             };
-            // A returning user needs no transaction: the sign-in, its audit event and
-            // the pair are one atomic write.
-            if let Some(user) = social::returning(conn, &profile, sealed.as_deref())? {
-                return issue(conn, user);
+            // A returning user needs no transaction: once admitted, the link is brought
+            // up to date and the sign-in, its audit event and the pair are one write.
+            if let Some((link, user)) = social::returning(conn, &profile)? {
+                let scope = admit(&user)?;
+                social::update_link(conn, &link, &profile, sealed.as_deref())?;
+                return issue(conn, user, scope);
             }
             // A new link and the tokens in one transaction: a refused sign-in (disabled
             // user, scope) leaves no new link.
             db::write_transaction(conn, |conn| {
                 let user = social::create_link(conn, &profile, sealed.as_deref())?;
-                issue(conn, user)
+                let scope = admit(&user)?;
+                issue(conn, user, scope)
             })
         })
         .await
