@@ -19,13 +19,16 @@ pub struct Notification {
     pub payload: String,
 }
 
-/// Connection settings unless the URL gives its own (seconds).
-const DEFAULTS: [(&CStr, &CStr); 5] = [
+/// Connection settings unless the URL gives its own (seconds; `tcp_user_timeout` in
+/// milliseconds). Keepalives end a connection that went quiet; `tcp_user_timeout` ends
+/// one whose sent data (a ping) goes unacknowledged, which keepalives do not cover.
+const DEFAULTS: [(&CStr, &CStr); 6] = [
     (c"connect_timeout", c"10"),
     (c"keepalives", c"1"),
     (c"keepalives_idle", c"10"),
     (c"keepalives_interval", c"5"),
     (c"keepalives_count", c"3"),
+    (c"tcp_user_timeout", c"10000"),
 ];
 
 pub struct Listener {

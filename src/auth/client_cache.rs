@@ -176,6 +176,8 @@ fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ClientCache>)
                         other => other,
                     };
                     let Some(live) = cache.upgrade() else { return };
+                    // Either way a round trip began after `began`: the ping, or the
+                    // acknowledgements `forget` sends and waits for.
                     match heard.and_then(|changes| forget(&live, &listener, &changes)) {
                         Ok(()) => live.heard(began),
                         Err(error) => {
