@@ -288,6 +288,9 @@ pub async fn change_password(
             conn.transaction(|conn| {
                 User::set_password_hash(conn, user.id, &hash)?;
                 revoke::user_families_except(conn, user.id, keep_family.as_deref(), crate::time::now())?;
+                // A browser signed in with the old password could otherwise keep
+                // approving authorization requests.
+                crate::store::browser::end_user_sessions(conn, user.id)?;
                 Ok(())
             })
         })

@@ -92,6 +92,11 @@ pub fn end_session(conn: &mut DbConnection, token_hash: &str) -> QueryResult<usi
     diesel::delete(browser_sessions::table.filter(browser_sessions::token_hash.eq(token_hash))).execute(conn)
 }
 
+/// Signs every browser of a user out (its password changed).
+pub fn end_user_sessions(conn: &mut DbConnection, user_id: i64) -> QueryResult<usize> {
+    diesel::delete(browser_sessions::table.filter(browser_sessions::user_id.eq(user_id))).execute(conn)
+}
+
 /// Signed-in browsers whose session has not expired.
 pub fn live_sessions(conn: &mut DbConnection, now: i64) -> QueryResult<i64> {
     browser_sessions::table.filter(browser_sessions::expires_at.gt(now)).count().get_result(conn)

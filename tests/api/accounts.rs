@@ -121,6 +121,17 @@ both_backends! {
         app.create_user("ada@example.com", PASSWORD).await;
         let here = app.sign_in(&client, "ada@example.com").await;
         let elsewhere = app.sign_in(&client, "ada@example.com").await;
+        // A browser signed in too: the console answers it "Staff only" (signed in,
+        // not staff), and sends a signed-out browser to its sign-in page.
+        let id = app.get_user(&text(&here, "access_token")).await.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let browser = portcullis::browser::session::Browser::sign_in(&mut app.db(), id).unwrap();
+        let console = || {
+            app.http
+                .get(app.url("/admin/"))
+                .header("cookie", format!("portcullis_session={}", browser.token))
+                .send()
+        };
+        assert_eq!(console().await.unwrap().status(), 403);
         let change = |old: &str, new: &str| {
             app.http
                 .post(app.url("/auth/password"))
@@ -143,6 +154,7 @@ both_backends! {
         assert_oauth_error(app.refresh(&client, &text(&elsewhere, "refresh_token")).await, 400, "invalid_grant").await;
         assert_eq!(app.user_status(&text(&elsewhere, "access_token")).await, 401);
         assert_eq!(app.refresh(&client, &text(&here, "refresh_token")).await.status(), 200);
+        assert_eq!(console().await.unwrap().status(), 303, "the browser was signed out");
     }
 
     async fn only_staff_list_users(backend) {
