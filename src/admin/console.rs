@@ -94,15 +94,7 @@ pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<
 }
 
 fn csrf_ok(state: &AppState, browser: &Browser, params: &Params) -> bool {
-    !browser.fresh && params.get("csrf_token").is_some_and(|t| browser.csrf_matches(&state.secret_key, t))
-}
-
-fn expired_form() -> Result<HttpResponse, ApiError> {
-    pages::error(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "The form was not sent from this page (or your browser blocks cookies). Reload the page and try again.",
-    )
+    browser.sent_form(&state.secret_key, params.get("csrf_token"))
 }
 
 pub async fn login(
@@ -112,7 +104,7 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req, secure(&state));
     if !csrf_ok(&state, &browser, &params) {
-        return expired_form();
+        return pages::expired_form();
     }
     let login = params.get("username").unwrap_or_default().trim().to_owned();
     let password = params.get("password").unwrap_or_default().to_owned();
@@ -138,7 +130,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req, secure(&state));
     if !csrf_ok(&state, &browser, &params) {
-        return expired_form();
+        return pages::expired_form();
     }
     let hash = random::sha256_hex(&browser.token);
     state.writes.run(move |conn| Ok(end_session(conn, &hash)?)).await?;

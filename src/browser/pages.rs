@@ -58,3 +58,12 @@ pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, 
 pub fn error(status: StatusCode, heading: &str, message: &str) -> Result<HttpResponse, ApiError> {
     render(status, &ErrorPage { heading, message })
 }
+
+/// A form without the CSRF token of this browser's cookie.
+pub fn expired_form() -> Result<HttpResponse, ApiError> {
+    error(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "The form was not sent from this page (or your browser blocks cookies). Go back, reload the page and try again.",
+    )
+}

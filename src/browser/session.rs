@@ -70,6 +70,12 @@ impl Browser {
         hex::encode(self.mac(secret).finalize().into_bytes())
     }
 
+    /// A form came from one of our pages in this browser: it carries the CSRF token of
+    /// a cookie the browser already had.
+    pub fn sent_form(&self, secret: &SecretString, csrf_token: Option<&str>) -> bool {
+        !self.fresh && csrf_token.is_some_and(|t| self.csrf_matches(secret, t))
+    }
+
     pub fn csrf_matches(&self, secret: &SecretString, presented: &str) -> bool {
         let Ok(presented) = hex::decode(presented) else { return false };
         self.mac(secret).finalize().into_bytes().ct_eq(presented.as_slice()).into()

@@ -14,12 +14,35 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::applications::Application;
+use crate::store::browser::end_session;
 use crate::store::users::User;
+use crate::tokens::random;
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req, state.settings.secure_cookies());
     let outcome = run_flow(&req, &state, &browser, None).await?;
     respond(&req, &state, &browser, outcome, None)
+}
+
+/// `POST /auth/logout`: the consent page's "Not you?": signs this browser out and
+/// goes back to the authorization request, which now asks who is signing in.
+pub async fn logout(
+    req: HttpRequest,
+    params: Params,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
+    if !browser.sent_form(&state.secret_key, params.get("csrf_token")) {
+        return pages::expired_form();
+    }
+    let hash = random::sha256_hex(&browser.token);
+    state.writes.run(move |conn| Ok(end_session(conn, &hash)?)).await?;
+    // Back into an authorization request only: any other target would make this an
+    // open redirect.
+    match params.get("next").filter(|next| next.starts_with("/auth/authorize?")) {
+        Some(next) => Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, next)).finish()),
+        None => pages::error(StatusCode::OK, "Signed out", "This browser is no longer signed in."),
+    }
 }
 
 pub async fn submit(
@@ -28,14 +51,8 @@ pub async fn submit(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req, state.settings.secure_cookies());
-    let csrf_ok = !browser.fresh
-        && params.get("csrf_token").is_some_and(|t| browser.csrf_matches(&state.secret_key, t));
-    if !csrf_ok {
-        return pages::error(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The form was not sent from this sign-in page (or your browser blocks cookies). Go back, reload the page and try again.",
-        );
+    if !browser.sent_form(&state.secret_key, params.get("csrf_token")) {
+        return pages::expired_form();
     }
     if let Some(login) = params.get("username") {
         let password = params.get("password").unwrap_or_default().to_owned();

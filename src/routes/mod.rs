@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(authorize::submit))
                     .default_service(web::to(method_not_allowed)),
             )
+            .route("/logout", web::post().to(authorize::logout))
             .route("/login/{backend}", web::get().to(provider_login::start))
             .route("/complete/{backend}", web::get().to(provider_login::complete))
             .route("/revoke-token", web::post().to(revoke::revoke_token))

@@ -263,6 +263,30 @@ both_backends! {
         assert_eq!(param(&params, "code"), None);
     }
 
+    async fn not_you_signs_the_browser_out_and_back_to_the_request(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (_, challenge) = pkce();
+        let authorize = authorize_path(&client, REDIRECT, Some(&challenge));
+        let mut visitor = Visitor::new(&app);
+        let consent = visitor.sign_in(&authorize, EMAIL, PASSWORD).await;
+        assert!(consent.is_consent() && consent.body.contains(r#"action="/auth/logout""#), "{}", consent.body);
+        let csrf = consent.csrf();
+        // Without the page's token: refused, and still signed in.
+        assert_eq!(visitor.post("/auth/logout", &[("next", &authorize)]).await.status, 403);
+        assert!(visitor.get(&authorize).await.is_consent());
+        // A target other than an authorization request: signed out, but no redirect.
+        let page = visitor.post("/auth/logout", &[("csrf_token", &csrf), ("next", "https://evil.example/")]).await;
+        assert_eq!((page.status, page.location), (200, None));
+        assert!(visitor.get(&authorize).await.is_sign_in(), "signed out");
+        // The consent page's own form: signed out and back to the same request.
+        let consent = visitor.sign_in(&authorize, EMAIL, PASSWORD).await;
+        let out = visitor.post("/auth/logout", &[("csrf_token", &consent.csrf()), ("next", &authorize)]).await;
+        assert_eq!((out.status, out.location.as_deref()), (303, Some(authorize.as_str())));
+        assert!(visitor.get(&authorize).await.is_sign_in(), "signed out");
+    }
+
     async fn an_unregistered_redirect_uri_or_unknown_client_never_redirects(backend) {
         let app = spawn_app(backend).await;
         let client = public_client(&app);
