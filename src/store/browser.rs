@@ -45,16 +45,10 @@ impl CodeRecord {
     /// Takes the code out: whoever deletes the row owns it, so a code is used at most
     /// once even when two exchanges race (on one node or two).
     pub fn take(conn: &mut DbConnection, code_hash: &str) -> QueryResult<Option<CodeRecord>> {
-        let Some(found) = authorization_codes::table
-            .filter(authorization_codes::code_hash.eq(code_hash))
-            .select(CodeRecord::as_select())
+        diesel::delete(authorization_codes::table.filter(authorization_codes::code_hash.eq(code_hash)))
+            .returning(authorization_codes::all_columns)
             .get_result(conn)
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        let deleted = diesel::delete(authorization_codes::table.find(found.id)).execute(conn)?;
-        Ok((deleted == 1).then_some(found))
+            .optional()
     }
 }
 
@@ -141,16 +135,10 @@ impl ProviderLogin {
 
     /// Takes the sign-in out, as `CodeRecord::take` does: a state is used at most once.
     pub fn take(conn: &mut DbConnection, state_hash: &str) -> QueryResult<Option<ProviderLogin>> {
-        let Some(found) = provider_logins::table
-            .filter(provider_logins::state_hash.eq(state_hash))
-            .select(ProviderLogin::as_select())
+        diesel::delete(provider_logins::table.filter(provider_logins::state_hash.eq(state_hash)))
+            .returning(provider_logins::all_columns)
             .get_result(conn)
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        let deleted = diesel::delete(provider_logins::table.find(found.id)).execute(conn)?;
-        Ok((deleted == 1).then_some(found))
+            .optional()
     }
 
     /// The newest sign-in this browser started, to find its way back to the sign-in page

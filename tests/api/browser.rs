@@ -263,6 +263,18 @@ both_backends! {
         assert_eq!(param(&params, "code"), None);
     }
 
+    async fn eight_concurrent_exchanges_of_one_code_have_one_winner(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (code, verifier) = code_for(&app, &client).await;
+        let attempts = (0..8).map(|_| exchange(&app, &client, &code, &verifier));
+        let statuses: Vec<u16> =
+            futures::future::join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| [200, 400].contains(s)), "{statuses:?}");
+    }
+
     async fn not_you_signs_the_browser_out_and_back_to_the_request(backend) {
         let app = spawn_app(backend).await;
         let client = public_client(&app);
