@@ -74,7 +74,16 @@ impl ManageConnection for Manager {
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {
-                PgConnection::establish(url).map(DbConnection::Pg).map_err(r2d2::Error::ConnectionError)
+                let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // Rotation and revocation are written for READ COMMITTED (a statement that
+                // waited for a row sees its new version; see `store::tokens::revoke`); a
+                // database whose default is stricter would answer their races with
+                // serialization failures instead.
+                conn.batch_execute(
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Pg(conn))
             }
         }
     }

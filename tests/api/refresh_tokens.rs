@@ -212,6 +212,27 @@ async fn a_rotation_committing_during_invalidate_sessions_is_revoked_too() {
     assert_eq!(live, Vec::<String>::new(), "the sign-in is over, the late child too");
 }
 
+/// The races above are decided for READ COMMITTED; a database whose default isolation
+/// is stricter still gets it on our connections.
+#[actix_web::test]
+async fn connections_use_read_committed_whatever_the_database_default() {
+    let app = spawn_app(Backend::Postgres).await;
+    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = PgConnection::establish(&app.database_url).unwrap();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} SET default_transaction_isolation = 'serializable'"))
+        .unwrap();
+    let mut plain = PgConnection::establish(&app.database_url).unwrap();
+    let isolation = |conn: &mut PgConnection| -> String {
+        diesel::select(sql::<diesel::sql_types::Text>("current_setting('transaction_isolation')"))
+            .get_result(conn)
+            .unwrap()
+    };
+    assert_eq!(isolation(&mut plain), "serializable", "the database's default took effect");
+    let portcullis::db::DbConnection::Pg(mut ours) = app.db() else { unreachable!("a PostgreSQL test") };
+    assert_eq!(isolation(&mut ours), "read committed");
+}
+
 #[derive(diesel::QueryableByName)]
 struct TokenHash {
     #[diesel(sql_type = diesel::sql_types::Text)]
