@@ -12,8 +12,6 @@ use crate::db;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
-use crate::store::browser::end_session;
-use crate::tokens::random;
 
 const INDEX: &str = include_str!("../../admin/index.html");
 const SCRIPT: &str = include_str!("../../admin/app.js");
@@ -132,7 +130,6 @@ pub async fn logout(
     if !csrf_ok(&state, &browser, &params) {
         return pages::expired_form();
     }
-    let hash = random::sha256_hex(&browser.token);
-    state.writes.run(move |conn| Ok(end_session(conn, &hash)?)).await?;
+    state.writes.run(move |conn| Ok(browser.sign_out(conn)?)).await?;
     Ok(redirect("/admin/login"))
 }

@@ -98,6 +98,11 @@ impl Browser {
         Ok(User::find(conn, user_id)?.filter(|u| u.is_active))
     }
 
+    /// Ends the session this cookie carries, if any.
+    pub fn sign_out(&self, conn: &mut DbConnection) -> diesel::QueryResult<usize> {
+        browser::end_session(conn, &random::sha256_hex(&self.token))
+    }
+
     /// Signs `user_id` in on a new cookie value; the caller sets the returned cookie.
     pub fn sign_in(conn: &mut DbConnection, user_id: i64) -> diesel::QueryResult<Browser> {
         let browser = Browser::new_cookie();

@@ -14,9 +14,7 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::applications::Application;
-use crate::store::browser::end_session;
 use crate::store::users::User;
-use crate::tokens::random;
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req, state.settings.secure_cookies());
@@ -35,11 +33,14 @@ pub async fn logout(
     if !browser.sent_form(&state.secret_key, params.get("csrf_token")) {
         return pages::expired_form();
     }
-    let hash = random::sha256_hex(&browser.token);
-    state.writes.run(move |conn| Ok(end_session(conn, &hash)?)).await?;
+    state.writes.run(move |conn| Ok(browser.sign_out(conn)?)).await?;
     // Back into an authorization request only: any other target would make this an
-    // open redirect.
-    match params.get("next").filter(|next| next.starts_with("/auth/authorize?")) {
+    // open redirect (and one a header cannot carry would be a 500).
+    let back = params
+        .get("next")
+        .filter(|next| next.starts_with("/auth/authorize?"))
+        .and_then(|next| header::HeaderValue::from_str(next).ok());
+    match back {
         Some(next) => Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, next)).finish()),
         None => pages::error(StatusCode::OK, "Signed out", "This browser is no longer signed in."),
     }

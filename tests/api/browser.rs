@@ -292,6 +292,9 @@ both_backends! {
         let page = visitor.post("/auth/logout", &[("csrf_token", &csrf), ("next", "https://evil.example/")]).await;
         assert_eq!((page.status, page.location), (200, None));
         assert!(visitor.get(&authorize).await.is_sign_in(), "signed out");
+        // A target no header can carry is not a 500.
+        let page = visitor.post("/auth/logout", &[("csrf_token", &csrf), ("next", "/auth/authorize?a\r\nX: y")]).await;
+        assert_eq!((page.status, page.location), (200, None));
         // The consent page's own form: signed out and back to the same request.
         let consent = visitor.sign_in(&authorize, EMAIL, PASSWORD).await;
         let out = visitor.post("/auth/logout", &[("csrf_token", &consent.csrf()), ("next", &authorize)]).await;
