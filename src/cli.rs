@@ -209,10 +209,16 @@ fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) 
         AppCommand::RotateSecret { client_id } => {
             // Returns once every running server has forgotten the old secret.
             let rotated = change_applications(url, conn, |conn| manage::rotate_secret(conn, &client_id));
-            let secret = rotated.map_err(|e| match e {
+            let (secret, unconfirmed) = rotated.map_err(|e| match e {
                 crate::error::ApiError::NotFound => format!("no application with client_id {client_id}"),
                 other => describe(other),
             })?;
+            if unconfirmed > 0 {
+                eprintln!(
+                    "warning: {unconfirmed} running server(s) did not confirm the change within 5 s; they have \
+                     stopped answering from their cache, but check that they are healthy"
+                );
+            }
             println!("client_secret: {secret}");
             Ok(())
         }

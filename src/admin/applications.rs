@@ -171,6 +171,8 @@ pub async fn update(
                 audit_admin(conn, &staff, "application.update", "application", &app.client_id, "")?;
                 Ok(updated)
             })
+            // Servers that did not confirm are logged by change_applications.
+            .map(|(changed, _unconfirmed)| changed)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ApplicationView::from(&updated)))
@@ -193,6 +195,8 @@ pub async fn delete(
                 audit_admin(conn, &staff, "application.delete", "application", &app.client_id, &app.name)?;
                 Ok(())
             })
+            // Servers that did not confirm are logged by change_applications.
+            .map(|(changed, _unconfirmed)| changed)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -214,6 +218,8 @@ pub async fn rotate_secret(
                 let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
                 Ok::<_, ApiError>((app, secret))
             })
+            // Servers that did not confirm are logged by change_applications.
+            .map(|(changed, _unconfirmed)| changed)
         })
         .await?;
     let body = WithSecret { application: ApplicationView::from(&app), client_secret: Some(secret) };

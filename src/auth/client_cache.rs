@@ -228,14 +228,15 @@ struct TransactionId {
 /// Runs `change`, a write to applications, in one transaction, and on PostgreSQL
 /// returns only once every server caching applications on this database has
 /// forgotten them (or `ACK_TIMEOUT` passed: such a server is stuck or gone, and has
-/// stopped answering from memory, see `FRESH`).
+/// stopped answering from memory, see `FRESH`). Also returns how many servers did not
+/// acknowledge, for the operator to hear about.
 pub fn change_applications<T>(
     url: &DatabaseUrl,
     conn: &mut DbConnection,
     change: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+) -> Result<(T, usize), ApiError> {
     let DatabaseUrl::Postgres(url) = url else {
-        return conn.transaction(change);
+        return Ok((conn.transaction(change)?, 0));
     };
     // Listening before counting: an acknowledgement cannot arrive unheard.
     let acks = Listener::connect(url, ACK_CHANNEL, "portcullis_change");
@@ -260,20 +261,24 @@ pub fn change_applications<T>(
         };
         Ok::<_, ApiError>((value, txid))
     })?;
-    match acks {
+    let unconfirmed = match acks {
         Ok(mut acks) => await_acknowledgements(&mut acks, servers, &txid.to_string()),
-        Err(error) => tracing::warn!(%error, "cannot wait for servers to forget a changed application"),
-    }
-    Ok(value)
+        Err(error) => {
+            tracing::warn!(%error, "cannot wait for servers to forget a changed application");
+            0
+        }
+    };
+    Ok((value, unconfirmed))
 }
 
-fn await_acknowledgements(acks: &mut Listener, mut servers: HashSet<i32>, txid: &str) {
+/// Waits for `servers` to acknowledge `txid`; returns how many did not in time.
+fn await_acknowledgements(acks: &mut Listener, mut servers: HashSet<i32>, txid: &str) -> usize {
     let deadline = Instant::now() + ACK_TIMEOUT;
     while !servers.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             tracing::warn!(servers = servers.len(), "servers did not confirm an application change in time");
-            return;
+            return servers.len();
         }
         match acks.wait(left) {
             Ok(heard) => {
@@ -283,10 +288,11 @@ fn await_acknowledgements(acks: &mut Listener, mut servers: HashSet<i32>, txid: 
             }
             Err(error) => {
                 tracing::warn!(%error, "lost the connection waiting for servers to forget an application change");
-                return;
+                return servers.len();
             }
         }
     }
+    0
 }
 
 #[cfg(test)]

@@ -156,6 +156,28 @@ async fn a_lost_cache_listener_never_serves_an_old_secret() {
     assert_eq!(app.post_token(&params).await.status(), 200);
 }
 
+/// A listener that never acknowledges (a stuck replica): rotate-secret still completes
+/// after its wait, and tells the operator.
+#[actix_web::test]
+async fn rotate_secret_warns_about_a_server_that_did_not_confirm() {
+    let app = spawn_app(Backend::Postgres).await;
+    let old = app.confidential_client();
+    let _stuck = portcullis::pg_listen::Listener::connect(
+        &app.database_url,
+        "portcullis_applications",
+        "portcullis_client_cache",
+    )
+    .expect("listens");
+    let output = app.cli(&["app", "rotate-secret", &old.id], None);
+    assert!(output.status.success());
+    let warning = String::from_utf8_lossy(&output.stderr);
+    assert!(warning.contains("1 running server(s) did not confirm"), "{warning}");
+    // The real server did confirm: the old secret is refused at once.
+    let mut params = old.body();
+    params.push(("grant_type", "client_credentials".to_owned()));
+    assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
+}
+
 #[derive(diesel::QueryableByName)]
 struct Pid {
     #[diesel(sql_type = diesel::sql_types::Integer)]
