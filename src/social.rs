@@ -9,10 +9,7 @@ use crate::store::social::{NewSocialAccount, SocialAccount};
 use crate::store::users::{NewUser, User};
 use crate::tokens::sealed;
 
-/// Finds or creates the user for `profile`, in one transaction. Two first sign-ins of
-/// the same new identity race on the unique (provider, uid) and email indexes; the
-/// loser retries once and finds the winner's link.
-/// A verified profile signing in: the linked (or new) user, refused when disabled, with
+/// A verified profile signing in (the browser's "Continue with Google"): the linked (or new) user, refused when disabled, with
 /// the sign-in time recorded. Run it inside the caller's transaction, so a refusal
 /// keeps no new link.
 pub fn sign_in(
