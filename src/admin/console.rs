@@ -20,17 +20,13 @@ const STYLE: &str = include_str!("../../admin/style.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-fn secure(state: &AppState) -> bool {
-    state.settings.secure_cookies()
-}
-
 fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 /// `GET /admin/`: the console for staff; others are sent to sign in or told no.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req, secure(&state));
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
     let token = browser.token.clone();
     let user = db::run(&state.pool, move |conn| Ok(Browser { token, fresh: false }.user(conn)?)).await?;
     let Some(user) = user.filter(|_| !browser.fresh) else { return Ok(redirect("/admin/login")) };
@@ -82,13 +78,13 @@ fn login_page(state: &AppState, browser: &Browser, message: Option<&str>) -> Res
         },
     )?;
     if browser.fresh {
-        response.add_cookie(&browser.cookie(secure(state))).map_err(ApiError::internal)?;
+        response.add_cookie(&browser.cookie(state.settings.secure_cookies())).map_err(ApiError::internal)?;
     }
     Ok(response)
 }
 
 pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    login_page(&state, &Browser::from_request(&req, secure(&state)), None)
+    login_page(&state, &Browser::from_request(&req, state.settings.secure_cookies()), None)
 }
 
 fn csrf_ok(state: &AppState, browser: &Browser, params: &Params) -> bool {
@@ -100,7 +96,7 @@ pub async fn login(
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req, secure(&state));
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
     if !csrf_ok(&state, &browser, &params) {
         return pages::expired_form();
     }
@@ -109,7 +105,9 @@ pub async fn login(
     match check_password(&req, &state, login, password).await? {
         PasswordSignIn::SignedIn(signed_in) => {
             let mut response = redirect("/admin/");
-            response.add_cookie(&signed_in.cookie(secure(&state))).map_err(ApiError::internal)?;
+            response
+                .add_cookie(&signed_in.cookie(state.settings.secure_cookies()))
+                .map_err(ApiError::internal)?;
             Ok(response)
         }
         refused => {
@@ -126,7 +124,7 @@ pub async fn logout(
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req, secure(&state));
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
     if !csrf_ok(&state, &browser, &params) {
         return pages::expired_form();
     }

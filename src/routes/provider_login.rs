@@ -46,10 +46,6 @@ fn unknown_backend() -> Result<HttpResponse, ApiError> {
     )
 }
 
-fn secure_cookies(state: &AppState) -> bool {
-    state.settings.secure_cookies()
-}
-
 /// `GET /auth/login/{backend}?<the pending authorization request>`.
 pub async fn start(
     req: HttpRequest,
@@ -66,7 +62,7 @@ pub async fn start(
             "Start from the application you want to sign in to.",
         );
     }
-    let browser = Browser::from_request(&req, secure_cookies(&state));
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
     let login_state = random::token(32);
     let verifier = sign_in.pkce.then(|| random::token(32));
     let nonce = sign_in.nonce.then(|| random::token(16));
@@ -104,7 +100,7 @@ pub async fn start(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish();
     if browser.fresh {
-        response.add_cookie(&browser.cookie(secure_cookies(&state))).map_err(ApiError::internal)?;
+        response.add_cookie(&browser.cookie(state.settings.secure_cookies())).map_err(ApiError::internal)?;
     }
     Ok(response)
 }
@@ -117,7 +113,7 @@ pub async fn complete(
 ) -> Result<HttpResponse, ApiError> {
     let Some(provider) = provider(&state, &backend) else { return unknown_backend() };
     let label = provider.redirect_sign_in().map(|s| s.label).unwrap_or_default();
-    let browser = Browser::from_request(&req, secure_cookies(&state));
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
     let query = req.query_string();
     let presented = query_value(query, "state");
     let session_hash = random::sha256_hex(&browser.token);
@@ -183,7 +179,9 @@ pub async fn complete(
                 .insert_header((header::LOCATION, format!("/auth/authorize?{}", login.pending)))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
-            response.add_cookie(&browser.cookie(secure_cookies(&state))).map_err(ApiError::internal)?;
+            response
+                .add_cookie(&browser.cookie(state.settings.secure_cookies()))
+                .map_err(ApiError::internal)?;
             Ok(response)
         }
         // Linking refused (an unverified email owned by another account, a disabled user).
