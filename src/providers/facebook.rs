@@ -43,13 +43,27 @@ impl Facebook {
 
     async fn profile_from_access_token(&self, token: &str) -> Result<Profile, ProviderError> {
         let app_token = format!("{}|{}", self.app_id, self.app_secret.expose_secret());
-        let (status, debug) = http::json(
-            "Facebook",
-            self.http
-                .get(format!("{}/debug_token", self.graph_url))
-                .query(&[("input_token", token), ("access_token", app_token.as_str())]),
+        let proof = self.appsecret_proof(token);
+        // Both calls go out at once: /me only reaches Facebook, which issued the token,
+        // and its answer is read only after debug_token has vouched for the token.
+        let (debug, me) = futures_util::future::join(
+            http::json(
+                "Facebook",
+                self.http
+                    .get(format!("{}/debug_token", self.graph_url))
+                    .query(&[("input_token", token), ("access_token", app_token.as_str())]),
+            ),
+            http::json(
+                "Facebook",
+                self.http.get(format!("{}/me", self.graph_url)).query(&[
+                    ("fields", "id,name,email,first_name,last_name"),
+                    ("access_token", token),
+                    ("appsecret_proof", proof.as_str()),
+                ]),
+            ),
         )
-        .await?;
+        .await;
+        let (status, debug) = debug?;
         let data = &debug["data"];
         if status != 200 || data["is_valid"].as_bool() != Some(true) {
             return Err(ProviderError::Rejected("Facebook says the access token is not valid.".into()));
@@ -63,16 +77,7 @@ impl Facebook {
                 "The Facebook access token was issued for another app.".into(),
             ));
         }
-        let proof = self.appsecret_proof(token);
-        let (status, me) = http::json(
-            "Facebook",
-            self.http.get(format!("{}/me", self.graph_url)).query(&[
-                ("fields", "id,name,email,first_name,last_name"),
-                ("access_token", token),
-                ("appsecret_proof", proof.as_str()),
-            ]),
-        )
-        .await?;
+        let (status, me) = me?;
         let uid = me["id"].as_str().map(str::to_owned).or_else(|| me["id"].as_i64().map(|n| n.to_string()));
         let Some(uid) = uid.filter(|_| status == 200) else {
             return Err(ProviderError::Rejected("Facebook refused to return the profile.".into()));

@@ -57,9 +57,14 @@ impl Google {
     }
 
     async fn profile_from_access_token(&self, token: &str) -> Result<Profile, ProviderError> {
-        let (status, info) =
-            http::json("Google", self.http.get(&self.tokeninfo_url).query(&[("access_token", token)]))
-                .await?;
+        // Both calls go out at once: userinfo only reaches Google, which issued the
+        // token, and its answer is read only after tokeninfo has vouched for the token.
+        let (info, user) = futures_util::future::join(
+            http::json("Google", self.http.get(&self.tokeninfo_url).query(&[("access_token", token)])),
+            http::json("Google", self.http.get(&self.userinfo_url).bearer_auth(token)),
+        )
+        .await;
+        let (status, info) = info?;
         if status != 200 {
             return Err(ProviderError::Rejected("Google rejected the access token (tokeninfo).".into()));
         }
@@ -77,8 +82,7 @@ impl Google {
         if expired {
             return Err(ProviderError::Rejected("The Google access token has expired.".into()));
         }
-        let (status, user) =
-            http::json("Google", self.http.get(&self.userinfo_url).bearer_auth(token)).await?;
+        let (status, user) = user?;
         if status != 200 {
             return Err(ProviderError::Rejected("Google rejected the access token (userinfo).".into()));
         }
