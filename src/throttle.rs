@@ -5,10 +5,11 @@
 //! get through (a check followed by a later insert let a burst of N pass one check).
 //! The insert and the count are separate statements on purpose: on PostgreSQL, inside
 //! one transaction, concurrent uncommitted inserts would be invisible to each other.
-//! A password attempt is recorded only once it holds a hash slot, and withdrawn as soon
-//! as its password checks out, so the attempts in flight for one account are about the
-//! hash concurrency per server: many parallel correct sign-ins of one account are not
-//! mistaken for guesses (the limit must exceed replicas x cores for that to hold).
+//! A password attempt is recorded only once it holds a hash turn (twice the cores per
+//! server, so the cores hash while other attempts are recorded), and withdrawn as soon
+//! as its password checks out, so the attempts in flight for one account stay about
+//! that many per server: many parallel correct sign-ins of one account are not
+//! mistaken for guesses (the limit must exceed replicas x 2 x cores for that to hold).
 
 use crate::auth::passwords;
 use crate::config::ThrottleSettings;
@@ -92,13 +93,13 @@ pub async fn judge_password(
     password: String,
     address: String,
 ) -> Result<(bool, LoginAttempt), ApiError> {
-    let slot = state.hashes.permit().await?;
+    let turn = state.hashes.turn().await?;
     let settings = state.settings.throttle.clone();
     let account = account_key(&login, user);
     let attempt = state.writes.run(move |conn| begin_login(conn, &settings, account, &address)).await?;
     let stored = user.and_then(|u| u.password_hash.clone());
     let verified =
-        slot.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
+        turn.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
     Ok((verified, attempt))
 }
 

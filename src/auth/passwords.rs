@@ -102,12 +102,19 @@ pub fn verify(password: &str, stored: Option<&str>, memory: &mut Vec<Block>) -> 
 #[derive(Clone)]
 pub struct HashLimiter {
     permits: Arc<Semaphore>,
+    /// Turns for password attempts, twice the permits: see `turn`.
+    turns: Arc<Semaphore>,
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl HashLimiter {
     pub fn new(permits: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(permits.max(1))), buffers: Arc::new(Mutex::new(Vec::new())) }
+        let permits = permits.max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(permits)),
+            turns: Arc::new(Semaphore::new(permits * 2)),
+            buffers: Arc::new(Mutex::new(Vec::new())),
+        }
     }
 
     /// Runs `work` (which hashes or verifies with the memory it is given) on the
@@ -117,29 +124,7 @@ impl HashLimiter {
         F: FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.permit().await?.run(work).await
-    }
-
-    /// A hash slot, taken before the work is known: what a caller does while holding it
-    /// happens at most `permits` at a time.
-    pub async fn permit(&self) -> Result<HashPermit, ApiError> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
-        Ok(HashPermit { _permit: permit, buffers: self.buffers.clone() })
-    }
-}
-
-pub struct HashPermit {
-    _permit: OwnedSemaphorePermit,
-    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
-}
-
-impl HashPermit {
-    /// Runs `work` on the blocking pool with this slot's memory, then frees the slot.
-    pub async fn run<T, F>(self, work: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let buffers = self.buffers.clone();
         actix_web::web::block(move || {
             // Buffers are allocated lazily, so an idle server holds none.
@@ -149,6 +134,31 @@ impl HashPermit {
             result
         })
         .await?
+    }
+
+    /// A turn for a password attempt, taken before the work is known: what a caller
+    /// does holding it (recording the attempt) happens at most twice the permits at a
+    /// time, so attempts in flight stay bounded, while one turn's record is written
+    /// another's hash keeps the cores busy.
+    pub async fn turn(&self) -> Result<HashTurn, ApiError> {
+        let turn = self.turns.clone().acquire_owned().await.map_err(ApiError::internal)?;
+        Ok(HashTurn { _turn: turn, limiter: self.clone() })
+    }
+}
+
+pub struct HashTurn {
+    _turn: OwnedSemaphorePermit,
+    limiter: HashLimiter,
+}
+
+impl HashTurn {
+    /// `HashLimiter::run`, then the turn ends.
+    pub async fn run<T, F>(self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.limiter.run(work).await
     }
 }
 

@@ -97,11 +97,11 @@ both_backends! {
     }
 
     async fn many_parallel_correct_sign_ins_of_one_account_all_succeed(backend) {
-        // Attempts in flight count, but a server has at most one per core in flight (its
-        // hash concurrency): a limit above that never refuses correct sign-ins, however
-        // many arrive at once.
+        // Attempts in flight count, but a server has at most two per core in flight (its
+        // hash turns): a limit above that never refuses correct sign-ins, however many
+        // arrive at once.
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let limit = cores + 1;
+        let limit = 2 * cores + 1;
         let app = spawn_app_with(backend, |s| {
             s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", limit.to_string());
         })
