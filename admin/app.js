@@ -22,6 +22,10 @@ function h(tag, attrs = {}, ...children) {
 
 class ApiError extends Error {}
 
+// Set when an application change was not confirmed by every running server; shown
+// above the next view drawn.
+let unconfirmed = null;
+
 async function api(method, path, body) {
   const response = await fetch("/admin/api" + path, {
     method,
@@ -30,6 +34,11 @@ async function api(method, path, body) {
     body: body ? JSON.stringify(body) : undefined,
   });
   if (response.status === 401) location.href = "/admin/login";
+  const servers = response.headers.get("Portcullis-Unconfirmed-Servers");
+  if (servers) {
+    unconfirmed = `${servers} running server(s) did not confirm the change within 5 s. They no longer answer from `
+      + "their cache, so the change holds there too; check that they are healthy.";
+  }
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(data?.error_description || `The server answered ${response.status}.`);
   return data;
@@ -49,6 +58,8 @@ function confirmAction(text) {
 
 function show(...nodes) {
   view.replaceChildren(...nodes);
+  if (unconfirmed) view.prepend(message(unconfirmed));
+  unconfirmed = null;
 }
 
 function message(text, kind = "error") {

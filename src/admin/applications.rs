@@ -1,7 +1,7 @@
 //! `/admin/api/applications`: register, edit, delete applications and rotate their
 //! secrets. A secret appears in the response that creates or rotates it, never again.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use diesel::Connection;
 use serde::Serialize;
 
@@ -136,7 +136,7 @@ pub async fn update(
     let new_type = params.get("client_type").map(|t| ClientType::parse(t).map_err(ApiError::InvalidRequest));
     let new_type = new_type.transpose()?;
     let url = state.settings.database_url.clone();
-    let updated = state
+    let (updated, unconfirmed) = state
         .writes
         .run(move |conn| {
             change_applications(&url, conn, |conn| {
@@ -171,11 +171,9 @@ pub async fn update(
                 audit_admin(conn, &staff, "application.update", "application", &app.client_id, "")?;
                 Ok(updated)
             })
-            // Servers that did not confirm are logged by change_applications.
-            .map(|(changed, _unconfirmed)| changed)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(ApplicationView::from(&updated)))
+    Ok(unconfirmed_header(HttpResponse::Ok(), unconfirmed).json(ApplicationView::from(&updated)))
 }
 
 /// DELETE: the application goes, and with it (by cascade) every token and code it held.
@@ -186,7 +184,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let client_id = client_id.into_inner();
     let url = state.settings.database_url.clone();
-    state
+    let ((), unconfirmed) = state
         .writes
         .run(move |conn| {
             change_applications(&url, conn, |conn| {
@@ -195,11 +193,9 @@ pub async fn delete(
                 audit_admin(conn, &staff, "application.delete", "application", &app.client_id, &app.name)?;
                 Ok(())
             })
-            // Servers that did not confirm are logged by change_applications.
-            .map(|(changed, _unconfirmed)| changed)
         })
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(unconfirmed_header(HttpResponse::NoContent(), unconfirmed).finish())
 }
 
 pub async fn rotate_secret(
@@ -209,7 +205,7 @@ pub async fn rotate_secret(
 ) -> Result<HttpResponse, ApiError> {
     let client_id = client_id.into_inner();
     let url = state.settings.database_url.clone();
-    let (app, secret) = state
+    let ((app, secret), unconfirmed) = state
         .writes
         .run(move |conn| {
             change_applications(&url, conn, |conn| {
@@ -218,10 +214,22 @@ pub async fn rotate_secret(
                 let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
                 Ok::<_, ApiError>((app, secret))
             })
-            // Servers that did not confirm are logged by change_applications.
-            .map(|(changed, _unconfirmed)| changed)
         })
         .await?;
     let body = WithSecret { application: ApplicationView::from(&app), client_secret: Some(secret) };
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
+    let mut response = unconfirmed_header(HttpResponse::Ok(), unconfirmed);
+    Ok(response.insert_header(("Cache-Control", "no-store")).json(body))
 }
+
+/// Tells the caller how many running servers did not confirm that they forgot the
+/// changed application within `change_applications`' wait (stuck or cut off: they
+/// stopped answering from their cache, but the operator should look at them). The
+/// console shows it; absent when every server confirmed.
+fn unconfirmed_header(mut response: HttpResponseBuilder, unconfirmed: usize) -> HttpResponseBuilder {
+    if unconfirmed > 0 {
+        response.insert_header((UNCONFIRMED_SERVERS, unconfirmed.to_string()));
+    }
+    response
+}
+
+pub const UNCONFIRMED_SERVERS: &str = "Portcullis-Unconfirmed-Servers";

@@ -107,7 +107,9 @@ both_backends! {
         let replica = app.replica().await;
         assert_eq!(replica.post_token(&client_credentials(&client)).await.status(), 200);
 
-        let rotated = json_of(call(&app, Method::POST, &format!("/admin/api/applications/{}/rotate-secret", client.id), &token, None).await, 200).await;
+        let rotated = call(&app, Method::POST, &format!("/admin/api/applications/{}/rotate-secret", client.id), &token, None).await;
+        assert!(rotated.headers().get(UNCONFIRMED).is_none(), "both servers confirmed");
+        let rotated = json_of(rotated, 200).await;
         let new_client = TestClient { id: client.id.clone(), secret: Some(text(&rotated, "client_secret")) };
         assert_ne!(new_client.secret, client.secret);
         assert_oauth_error(app.post_token(&client_credentials(&client)).await, 401, "invalid_client").await;
@@ -351,5 +353,35 @@ both_backends! {
         assert_eq!(console.status, 403);
         assert!(console.body.contains("Staff only") && !console.body.contains("app.js"));
         assert_eq!(visitor.get("/admin/api/users").await.status, 403);
+    }
+}
+
+const UNCONFIRMED: &str = "portcullis-unconfirmed-servers";
+
+/// A server that never confirms an application change (a stuck replica): every
+/// changing route still answers, and names how many servers did not confirm, so the
+/// console can warn (the CLI prints the same warning).
+#[actix_web::test]
+async fn application_changes_name_servers_that_did_not_confirm() {
+    let app = spawn_app(crate::helpers::Backend::Postgres).await;
+    let token = staff_token(&app).await;
+    let client = app.confidential_client();
+    let _stuck = portcullis::pg_listen::Listener::connect(
+        &app.database_url,
+        "portcullis_applications",
+        "portcullis_client_cache",
+    )
+    .expect("listens");
+    let path = format!("/admin/api/applications/{}", client.id);
+    let changes = [
+        (Method::POST, format!("{path}/rotate-secret"), None, 200),
+        (Method::PATCH, path.clone(), Some(json!({ "name": "Renamed" })), 200),
+        (Method::DELETE, path.clone(), None, 204),
+    ];
+    for (method, route, body, status) in changes {
+        let response = call(&app, method.clone(), &route, &token, body).await;
+        let unconfirmed = response.headers().get(UNCONFIRMED).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(response.status().as_u16(), status, "{method} {route}");
+        assert_eq!(unconfirmed.as_deref(), Some("1"), "{method} {route}");
     }
 }

@@ -136,3 +136,39 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
 
     assert_eq!(refused_heading, "Staff only");
 }
+
+/// A replica that never confirms an application change (stuck): the console still
+/// rotates the secret, shows it once, and warns the operator above it.
+#[actix_web::test]
+async fn the_console_warns_when_a_server_did_not_confirm_a_change() {
+    let app = spawn_app(Backend::Postgres).await;
+    app.create_staff(STAFF, PASSWORD);
+    let client = app.confidential_client();
+    let _stuck = portcullis::pg_listen::Listener::connect(
+        &app.database_url,
+        "portcullis_applications",
+        "portcullis_client_cache",
+    )
+    .expect("listens");
+    let base = app.address.clone();
+
+    let driver = Driver::start();
+    let browser = open_browser(&driver).await;
+    let outcome: Result<(String, String), fantoccini::error::CmdError> = async {
+        sign_in(&browser, &base, STAFF).await?;
+        browser.goto(&format!("{base}/admin/#/applications")).await?;
+        let row = format!("//tr[td/code[text()='{}']]//button[text()='Rotate secret']", client.id);
+        click_and_confirm(&browser, Locator::XPath(&row)).await?;
+        let secret = browser.wait().for_element(Locator::Id("client-secret")).await?.text().await?;
+        let warning = browser.find(Locator::Css("#view > p.error")).await?.text().await?;
+        Ok((secret, warning))
+    }
+    .await;
+    let _ = browser.close().await;
+    let (secret, warning) = outcome.expect("the console rotated the secret");
+    assert!(warning.contains("1 running server(s) did not confirm"), "{warning}");
+    let rotated = TestClient { id: client.id.clone(), secret: Some(secret) };
+    let mut params = rotated.body();
+    params.push(("grant_type", "client_credentials".to_owned()));
+    assert_eq!(app.post_token(&params).await.status(), 200, "the secret shown works");
+}
