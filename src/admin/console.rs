@@ -87,19 +87,12 @@ pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<
     login_page(&state, &Browser::from_request(&req, state.settings.secure_cookies()), None)
 }
 
-fn csrf_ok(state: &AppState, browser: &Browser, params: &Params) -> bool {
-    browser.sent_form(&state.secret_key, params.get("csrf_token"))
-}
-
 pub async fn login(
     req: HttpRequest,
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req, state.settings.secure_cookies());
-    if !csrf_ok(&state, &browser, &params) {
-        return pages::expired_form();
-    }
+    let Some(browser) = Browser::from_form(&req, &state, &params) else { return pages::expired_form() };
     let login = params.get("username").unwrap_or_default().trim().to_owned();
     let password = params.get("password").unwrap_or_default().to_owned();
     match check_password(&req, &state, login, password).await? {
@@ -124,10 +117,7 @@ pub async fn logout(
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req, state.settings.secure_cookies());
-    if !csrf_ok(&state, &browser, &params) {
-        return pages::expired_form();
-    }
+    let Some(browser) = Browser::from_form(&req, &state, &params) else { return pages::expired_form() };
     state.writes.run(move |conn| Ok(browser.sign_out(conn)?)).await?;
     Ok(redirect("/admin/login"))
 }

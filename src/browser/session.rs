@@ -14,6 +14,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::db::DbConnection;
+use crate::params::Params;
+use crate::state::AppState;
 use crate::store::browser::{self, NewSession};
 use crate::store::users::User;
 use crate::tokens::random;
@@ -51,6 +53,13 @@ impl Browser {
         }
     }
 
+    /// The browser that sent a form from one of our pages, or `None` when the form
+    /// lacks the CSRF token of this browser's cookie (answer `pages::expired_form`).
+    pub fn from_form(req: &HttpRequest, state: &AppState, params: &Params) -> Option<Self> {
+        let browser = Self::from_request(req, state.settings.secure_cookies());
+        browser.sent_form(&state.secret_key, params.get("csrf_token")).then_some(browser)
+    }
+
     pub fn new_cookie() -> Self {
         Self { token: random::token(32), fresh: true }
     }
@@ -72,7 +81,7 @@ impl Browser {
 
     /// A form came from one of our pages in this browser: it carries the CSRF token of
     /// a cookie the browser already had.
-    pub fn sent_form(&self, secret: &SecretString, csrf_token: Option<&str>) -> bool {
+    fn sent_form(&self, secret: &SecretString, csrf_token: Option<&str>) -> bool {
         !self.fresh && csrf_token.is_some_and(|t| self.csrf_matches(secret, t))
     }
 

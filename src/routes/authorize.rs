@@ -29,10 +29,7 @@ pub async fn logout(
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req, state.settings.secure_cookies());
-    if !browser.sent_form(&state.secret_key, params.get("csrf_token")) {
-        return pages::expired_form();
-    }
+    let Some(browser) = Browser::from_form(&req, &state, &params) else { return pages::expired_form() };
     state.writes.run(move |conn| Ok(browser.sign_out(conn)?)).await?;
     // Back into an authorization request only: any other target would make this an
     // open redirect (and one a header cannot carry would be a 500).
@@ -51,10 +48,7 @@ pub async fn submit(
     params: Params,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let browser = Browser::from_request(&req, state.settings.secure_cookies());
-    if !browser.sent_form(&state.secret_key, params.get("csrf_token")) {
-        return pages::expired_form();
-    }
+    let Some(browser) = Browser::from_form(&req, &state, &params) else { return pages::expired_form() };
     if let Some(login) = params.get("username") {
         let password = params.get("password").unwrap_or_default().to_owned();
         return sign_in(&req, &state, login.trim().to_owned(), password).await;
