@@ -16,7 +16,6 @@ mod browser;
 mod browser_social;
 mod chromium;
 mod grants;
-mod password_grant;
 mod refresh_tokens;
 mod social;
 mod social_helpers;
