@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use fake::FakeIds;
-use stats::{rss_mb, Latencies};
+use stats::{rss_mb, us_per_request, CpuTicks, Latencies};
 
 const SCENARIOS: [&str; 8] = [
     "password",
@@ -208,6 +208,7 @@ async fn run_scenario(ctx: Arc<Ctx>, scenario: &'static str) -> Result<Value, St
     let idle_rss = ctx.args.server_pid.and_then(rss_mb);
     let peak = Arc::new(Mutex::new(idle_rss.unwrap_or(0.0)));
     let started = Instant::now();
+    let cpu_before = CpuTicks::now(ctx.args.server_pid);
     let deadline = started + Duration::from_secs_f64(ctx.args.duration);
     let sampler = ctx.args.server_pid.map(|pid| {
         let peak = peak.clone();
@@ -258,10 +259,15 @@ async fn run_scenario(ctx: Arc<Ctx>, scenario: &'static str) -> Result<Value, St
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = CpuTicks::now(ctx.args.server_pid);
     if let Some(sampler) = sampler {
         let _ = sampler.await;
     }
     let requests = latencies.len() as u64;
+    let cpu = |pick: fn(&CpuTicks) -> Option<u64>| match (cpu_before.as_ref(), cpu_after.as_ref()) {
+        (Some(b), Some(a)) => Some(round(us_per_request(pick(b)?, pick(a)?, requests))),
+        _ => None,
+    };
     Ok(json!({
         "scenario": scenario,
         "label": ctx.args.label,
@@ -273,6 +279,9 @@ async fn run_scenario(ctx: Arc<Ctx>, scenario: &'static str) -> Result<Value, St
         "p50_ms": round(latencies.percentile_ms(50.0)),
         "p90_ms": round(latencies.percentile_ms(90.0)),
         "p99_ms": round(latencies.percentile_ms(99.0)),
+        "cpu_us_per_request": cpu(|t| Some(t.machine)),
+        "server_cpu_us_per_request": cpu(|t| t.server),
+        "driver_cpu_us_per_request": cpu(|t| t.driver),
         "idle_rss_mb": idle_rss.map(round),
         "peak_rss_mb": ctx.args.server_pid.map(|_| peak.try_lock().map(|p| round(*p)).unwrap_or(0.0)),
     }))

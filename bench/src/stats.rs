@@ -38,6 +38,53 @@ pub fn rss_mb(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU time in clock ticks (USER_HZ, 100 a second on Linux): the whole machine's busy
+/// time over every core, and one process's (user + system), to tell how much work a
+/// request costs when throughput alone moves with whatever else the machine runs.
+#[derive(Clone, Copy)]
+pub struct CpuTicks {
+    pub machine: u64,
+    pub server: Option<u64>,
+    pub driver: Option<u64>,
+}
+
+impl CpuTicks {
+    pub fn now(server_pid: Option<u32>) -> Option<Self> {
+        Some(Self {
+            machine: machine_busy_ticks()?,
+            server: server_pid.and_then(process_ticks),
+            driver: process_ticks(std::process::id()),
+        })
+    }
+}
+
+/// user + nice + system + irq + softirq of the `cpu` line; idle, iowait and steal
+/// (time another guest had the core) are not this machine's work.
+fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> =
+        stat.lines().next()?.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+    Some(at(0) + at(1) + at(2) + at(5) + at(6))
+}
+
+/// utime + stime of `pid`, fields 14 and 15 of /proc/<pid>/stat (after the command
+/// name, which may hold spaces but ends at the last ')').
+fn process_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    Some(fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?)
+}
+
+/// Microseconds of CPU per request between two readings (100 ticks a second).
+pub fn us_per_request(before: u64, after: u64, requests: u64) -> f64 {
+    if requests == 0 {
+        return 0.0;
+    }
+    after.saturating_sub(before) as f64 * 10_000.0 / requests as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +98,13 @@ mod tests {
         assert_eq!(l.percentile_ms(50.0), 51.0);
         assert_eq!(l.percentile_ms(99.0), 99.0);
         assert_eq!(l.percentile_ms(100.0), 100.0);
+    }
+
+    #[test]
+    fn this_process_and_the_machine_have_cpu_readings() {
+        let ticks = CpuTicks::now(Some(std::process::id())).expect("/proc/stat");
+        assert!(ticks.server.is_some() && ticks.driver.is_some());
+        assert!(ticks.machine >= ticks.driver.unwrap_or(0));
+        assert_eq!(us_per_request(100, 300, 1000), 2000.0);
     }
 }
