@@ -8,6 +8,7 @@ pub mod audit;
 pub mod browser;
 pub mod keys;
 pub mod pairs;
+pub mod rotation;
 pub mod schema;
 pub mod secrets;
 pub mod social;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
+use diesel::PgConnection;
 use serde::Serialize;
 
 use super::keys::{AccessClaims, KeyStore};
@@ -15,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::store::applications::Application;
 use crate::store::audit::NewAuditEvent;
 use crate::store::pairs::{insert_pair, Before};
+use crate::store::rotation;
 use crate::store::tokens::{AccessRecord, NewAccess, NewRefresh, RefreshRecord};
 
 /// Which refresh token, if any, comes with the access token.
@@ -155,16 +157,66 @@ impl TokenIssuer {
                 };
                 access.family_id = Some(&family_id);
                 if insert_pair(conn, before, &refresh, &access)?.is_none() {
-                    return Err(ApiError::invalid_grant(
-                        "The refresh token was used by a concurrent request.",
-                    ));
+                    return Err(super::refresh::concurrent());
                 }
                 Some(token)
             }
         };
+        self.respond(grant.grant_type, app, grant.user_id, scope, jti, refresh_token, now)
+    }
+
+    /// A rotation on PostgreSQL without a narrowed scope: the lookup, the claim and the new
+    /// pair in one statement (`store::rotation`). Returns the presented token's record as
+    /// it stood, whether its user is active, and the new pair when the record qualified
+    /// and no concurrent request claimed it first; `None` for an unknown token.
+    pub fn rotate_in_one(
+        &self,
+        conn: &mut PgConnection,
+        application: &Application,
+        presented_hash: &str,
+        now: i64,
+    ) -> Result<Option<(RefreshRecord, bool, Option<TokenResponse>)>, ApiError> {
+        let (jti, token) = (random::token(16), random::refresh_token());
+        let write = rotation::Rotated {
+            presented_hash,
+            application_id: application.id,
+            now,
+            token_hash: &random::sha256_hex(&token),
+            refresh_expires_at: now + self.refresh_ttl,
+            jti: &jti,
+            access_expires_at: now + self.access_ttl,
+        };
+        let Some((record, user_active, child)) = rotation::rotate(conn, &write)? else { return Ok(None) };
+        let response = match child {
+            Some(_) => Some(self.respond(
+                GrantType::RefreshToken,
+                application,
+                Some(record.user_id),
+                record.scope.clone(),
+                jti,
+                Some(token),
+                now,
+            )?),
+            None => None,
+        };
+        Ok(Some((record, user_active, response)))
+    }
+
+    /// Signs the access token and builds the answer, once its records are written.
+    #[allow(clippy::too_many_arguments)]
+    fn respond(
+        &self,
+        grant_type: GrantType,
+        app: &Application,
+        user_id: Option<i64>,
+        scope: String,
+        jti: String,
+        refresh_token: Option<String>,
+        now: i64,
+    ) -> Result<TokenResponse, ApiError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
-            sub: grant.user_id.map(|id| id.to_string()).unwrap_or_else(|| app.client_id.clone()),
+            sub: user_id.map(|id| id.to_string()).unwrap_or_else(|| app.client_id.clone()),
             aud: self.issuer.clone(),
             client_id: app.client_id.clone(),
             scope: scope.clone(),
@@ -173,7 +225,7 @@ impl TokenIssuer {
             jti,
         };
         let access_token = self.keys.sign(&claims)?;
-        self.metrics.token_issued(grant.grant_type);
+        self.metrics.token_issued(grant_type);
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",

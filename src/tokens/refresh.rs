@@ -40,8 +40,25 @@ pub fn rotate(
 ) -> Result<Rotation, ApiError> {
     let now = crate::time::now();
     let refused = || ApiError::invalid_grant("The refresh token is invalid, expired or revoked.");
-    let (record, user) =
-        RefreshRecord::find_with_user(conn, &random::sha256_hex(request.presented))?.ok_or_else(refused)?;
+    let hash = random::sha256_hex(request.presented);
+    let asked = request.scope.map(str::trim).filter(|s| !s.is_empty());
+    // On PostgreSQL the common case is one round trip: the statement rotates the token
+    // if it qualifies, and either way returns the record as it stood for the checks
+    // below, which then only explain a refusal.
+    let (record, user_active, tried) = match conn {
+        DbConnection::Pg(pg) if asked.is_none() => {
+            let (record, active, rotated) =
+                issuer.rotate_in_one(pg, request.application, &hash, now)?.ok_or_else(refused)?;
+            if let Some(response) = rotated {
+                return Ok(Rotation::Rotated(response));
+            }
+            (record, active, true)
+        }
+        _ => {
+            let (record, user) = RefreshRecord::find_with_user(conn, &hash)?.ok_or_else(refused)?;
+            (record, user.is_active, false)
+        }
+    };
     // Another client's token gets the same answer as an unknown one: saying "another
     // client" would tell a foreign client that the token exists.
     if record.application_id != request.application.id {
@@ -61,7 +78,7 @@ pub fn rotate(
     }
 
     let granted = Scope::from_stored(&record.scope);
-    let scope = match request.scope.map(str::trim).filter(|s| !s.is_empty()) {
+    let scope = match asked {
         None => granted,
         Some(raw) => {
             let asked = Scope::parse(raw).map_err(ApiError::InvalidScope)?;
@@ -72,8 +89,12 @@ pub fn rotate(
         }
     };
 
-    if !user.is_active {
+    if !user_active {
         return Err(ApiError::invalid_grant("The user account is disabled."));
+    }
+    if tried {
+        // Everything qualified when the statement looked, yet it did not rotate.
+        return Err(concurrent());
     }
 
     // The claim and the new pair are one write: whichever concurrent request claims
@@ -83,12 +104,16 @@ pub fn rotate(
         Grant {
             grant_type: GrantType::RefreshToken,
             application: request.application,
-            user_id: Some(user.id),
+            user_id: Some(record.user_id),
             scope: &scope,
             family: Family::Rotate(&record),
         },
     )?;
     Ok(Rotation::Rotated(response))
+}
+
+pub fn concurrent() -> ApiError {
+    ApiError::invalid_grant("The refresh token was used by a concurrent request.")
 }
 
 /// Two tabs refreshing at once: within the grace period, replaying the token whose

@@ -134,13 +134,13 @@ both_backends! {
 }
 
 /// Plays a rotation of the app's only refresh token by hand (claim and child, not yet
-/// committed), starts `revocation`, commits the rotation once the revocation is seen
-/// waiting for its lock, and returns the revocation's status and the refresh tokens
-/// still live afterwards.
-async fn revoke_during_a_rotation(
+/// committed), starts `request`, commits the rotation once the request is seen waiting
+/// for its lock, and returns the request's response and the refresh tokens still live
+/// afterwards.
+async fn during_a_rotation(
     app: &TestApp,
-    revocation: impl std::future::Future<Output = reqwest::Response>,
-) -> (u16, Vec<String>) {
+    request: impl std::future::Future<Output = reqwest::Response>,
+) -> (reqwest::Response, Vec<String>) {
     let mut rotation = PgConnection::establish(&app.database_url).unwrap();
     rotation
         .batch_execute(
@@ -168,14 +168,30 @@ async fn revoke_during_a_rotation(
         }
         rotation.batch_execute("COMMIT").unwrap();
     };
-    let (response, ()) = futures::join!(revocation, commit_once_waited_for);
+    let (response, ()) = futures::join!(request, commit_once_waited_for);
     let live = diesel::sql_query("SELECT token_hash FROM refresh_tokens WHERE revoked_at IS NULL")
         .load::<TokenHash>(&mut watcher)
         .unwrap()
         .into_iter()
         .map(|row| row.token_hash)
         .collect();
-    (response.status().as_u16(), live)
+    (response, live)
+}
+
+/// A refresh that began before a concurrent rotation of the same token committed, and
+/// waited for it, lost a race: it is refused, and the winner's new token lives on.
+#[actix_web::test]
+async fn a_refresh_waiting_for_a_concurrent_rotation_loses_without_burning_the_family() {
+    let app = spawn_app(Backend::Postgres).await;
+    let client = app.confidential_client();
+    app.create_user("ada@example.com", PASSWORD).await;
+    let first = app.sign_in(&client, "ada@example.com").await;
+    let (response, live) =
+        during_a_rotation(&app, app.refresh(&client, &text(&first, "refresh_token"))).await;
+    let body = assert_oauth_error(response, 400, "invalid_grant").await;
+    assert!(text(&body, "error_description").contains("concurrent"), "{body}");
+    assert_eq!(live.len(), 2, "nothing was revoked: {live:?}");
+    assert!(live.contains(&"child".to_owned()), "the winner's token lives on");
 }
 
 /// PostgreSQL gives each statement the rows committed when it began (READ COMMITTED).
@@ -189,8 +205,8 @@ async fn a_rotation_committing_during_a_family_revocation_is_revoked_too() {
     let first = app.sign_in(&client, "ada@example.com").await;
     let mut params = client.body();
     params.push(("token", text(&first, "refresh_token")));
-    let (status, live) = revoke_during_a_rotation(&app, app.post_form("/auth/revoke-token", &params)).await;
-    assert_eq!(status, 200);
+    let (response, live) = during_a_rotation(&app, app.post_form("/auth/revoke-token", &params)).await;
+    assert_eq!(response.status(), 200);
     assert_eq!(live, Vec::<String>::new(), "every token of the family is revoked, the late child too");
 }
 
@@ -207,8 +223,8 @@ async fn a_rotation_committing_during_invalidate_sessions_is_revoked_too() {
         .bearer_auth(text(&first, "access_token"))
         .json(&serde_json::json!({ "client_id": client.id }))
         .send();
-    let (status, live) = revoke_during_a_rotation(&app, async { request.await.unwrap() }).await;
-    assert_eq!(status, 204);
+    let (response, live) = during_a_rotation(&app, async { request.await.unwrap() }).await;
+    assert_eq!(response.status(), 204);
     assert_eq!(live, Vec::<String>::new(), "the sign-in is over, the late child too");
 }
 
