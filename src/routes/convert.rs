@@ -17,7 +17,9 @@ use crate::providers::Credential;
 use crate::routes::token::{authorized_client_now, user_scope};
 use crate::social;
 use crate::state::AppState;
+use crate::store::applications::Application;
 use crate::store::audit::NewAuditEvent;
+use crate::store::returning_sign_in::Identity;
 use crate::store::social::SocialAccount;
 use crate::store::users::User;
 use crate::tokens::{Family, Grant, TokenResponse};
@@ -131,19 +133,33 @@ async fn convert(
                     scope: &scope,
                     family: Family::New,
                 };
-                let event = NewAuditEvent {
-                    action: "login.social",
-                    target_type: "application",
-                    target_id: &app.client_id,
-                    ip: Some(&address),
-                    detail: profile.provider,
-                    ..Default::default()
-                };
+                let event = sign_in_event(&app, &address, profile.provider);
                 Ok((issuer.issue_sign_in(conn, grant, event)?, user))
             };
-            // A returning user needs no transaction: once admitted, the link is brought
-            // up to date and the sign-in, its audit event and the pair are one write.
-            if let Some((link, user)) = social::returning(conn, &profile)? {
+            // PostgreSQL: a returning user's lookup, link update, sign-in and pair are one
+            // statement; its admission is repeated here only to explain a refusal.
+            if let DbConnection::Pg(pg) = conn {
+                let asked = Scope::requested(conversion.scope.as_deref()).map_err(ApiError::InvalidScope)?;
+                let extra = profile.extra.to_string();
+                let identity = Identity {
+                    provider: profile.provider,
+                    uid: &profile.uid,
+                    extra_data: &extra,
+                    sealed_refresh_token: sealed.as_deref(),
+                };
+                let event = sign_in_event(&app, &address, profile.provider);
+                match issuer.sign_in_returning(pg, grant, &app, &asked, &identity, event)? {
+                    Some((user, Some(tokens))) => return Ok((tokens, user)),
+                    Some((user, None)) => {
+                        admit(&user)?;
+                        return Err(ApiError::internal("an admitted sign-in issued nothing"));
+                    }
+                    None => {}
+                }
+            } else if let Some((link, user)) = social::returning(conn, &profile)? {
+                // SQLite, where statements cost no round trip: once admitted, the link is
+                // brought up to date and the sign-in, its audit event and the pair are one
+                // write, with no transaction around them.
                 let scope = admit(&user)?;
                 social::update_link(conn, &link, &profile, sealed.as_deref())?;
                 return issue(conn, user, scope);
@@ -157,6 +173,18 @@ async fn convert(
             })
         })
         .await
+}
+
+/// The audit event of a social sign-in at `app`.
+fn sign_in_event<'a>(app: &'a Application, address: &'a str, provider: &'a str) -> NewAuditEvent<'a> {
+    NewAuditEvent {
+        action: "login.social",
+        target_type: "application",
+        target_id: &app.client_id,
+        ip: Some(address),
+        detail: provider,
+        ..Default::default()
+    }
 }
 
 fn no_store(body: impl Serialize) -> HttpResponse {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod browser;
 pub mod keys;
 pub mod pairs;
+pub mod returning_sign_in;
 pub mod rotation;
 pub mod schema;
 pub mod secrets;

@@ -10,14 +10,17 @@ use serde::Serialize;
 use super::keys::{AccessClaims, KeyStore};
 use super::random;
 use crate::db::DbConnection;
+use crate::domain::scope::ADMIN;
 use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::store::applications::Application;
 use crate::store::audit::NewAuditEvent;
 use crate::store::pairs::{insert_pair, Before};
+use crate::store::returning_sign_in::{self, Identity};
 use crate::store::rotation;
 use crate::store::tokens::{AccessRecord, NewAccess, NewRefresh, RefreshRecord};
+use crate::store::users::User;
 
 /// Which refresh token, if any, comes with the access token.
 pub enum Family<'a> {
@@ -200,6 +203,45 @@ impl TokenIssuer {
             None => None,
         };
         Ok(Some((record, user_active, response)))
+    }
+
+    /// A returning social user's sign-in on PostgreSQL: the link is looked up and, when its
+    /// user is active and may have `scope`, updated, the sign-in recorded and the pair
+    /// written, in one statement (`store::returning_sign_in`). Returns the user as the
+    /// statement found it and the pair if it was issued; `None` when the identity has no
+    /// link yet.
+    pub fn sign_in_returning(
+        &self,
+        conn: &mut PgConnection,
+        grant_type: GrantType,
+        application: &Application,
+        scope: &Scope,
+        identity: &Identity<'_>,
+        event: NewAuditEvent<'_>,
+    ) -> Result<Option<(User, Option<TokenResponse>)>, ApiError> {
+        let now = crate::time::now();
+        let (jti, family_id, token) = (random::token(16), random::token(16), random::refresh_token());
+        let event = NewAuditEvent { created_at: now, ..event };
+        let wants_admin = scope.contains(ADMIN);
+        let scope = scope.to_string();
+        let write = returning_sign_in::SignIn {
+            identity,
+            wants_admin,
+            event: &event,
+            application_id: application.id,
+            scope: &scope,
+            family_id: &family_id,
+            token_hash: &random::sha256_hex(&token),
+            refresh_expires_at: now + self.refresh_ttl,
+            jti: &jti,
+            access_expires_at: now + self.access_ttl,
+        };
+        let Some((user, issued)) = returning_sign_in::sign_in(conn, &write)? else { return Ok(None) };
+        if !issued {
+            return Ok(Some((user, None)));
+        }
+        let response = self.respond(grant_type, application, Some(user.id), scope, jti, Some(token), now)?;
+        Ok(Some((user, Some(response))))
     }
 
     /// Signs the access token and builds the answer, once its records are written.

@@ -195,6 +195,52 @@ both_backends! {
         assert_eq!(count, 0);
     }
 
+    async fn a_returning_sign_in_updates_its_link_only_when_admitted(backend) {
+        use diesel::prelude::*;
+        use portcullis::store::schema::{audit_events as audit, social_accounts as links, users};
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        let with_picture = |picture: &str| {
+            let mut claims = google_claims("g-back", "back@example.com", true);
+            claims["picture"] = json!(picture);
+            sign(&claims, &GOOD)
+        };
+        let picture = || {
+            let extra: String =
+                links::table.filter(links::uid.eq("g-back")).select(links::extra_data).first(&mut app.db()).unwrap();
+            serde_json::from_str::<Value>(&extra).unwrap()["picture"].clone()
+        };
+        let with_scope = |token: String, scope: &str| {
+            let mut params = client.body();
+            params.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()),
+                ("token", token), ("scope", scope.to_owned())]);
+            params
+        };
+        let id = converted(app, &client, "google-oauth2", &with_picture("one.png")).await["user"]["id"].as_i64().unwrap();
+        converted(app, &client, "google-oauth2", &with_picture("two.png")).await;
+        assert_eq!(picture(), "two.png", "a returning user's changed profile is kept");
+
+        // Refused sign-ins change nothing: the admin scope for a member, a disabled account.
+        let refused = app.post_form("/auth/convert-token", &with_scope(with_picture("three.png"), "read admin")).await;
+        assert_oauth_error(refused, 400, "invalid_scope").await;
+        app.set_active(id, false);
+        assert_oauth_error(convert(app, &client, "google-oauth2", &with_picture("four.png")).await, 400, "invalid_grant").await;
+        assert_eq!(picture(), "two.png");
+
+        // Staff may ask for it.
+        app.set_active(id, true);
+        diesel::update(users::table.find(id)).set(users::is_staff.eq(true)).execute(&mut app.db()).unwrap();
+        let staff = app.post_form("/auth/convert-token", &with_scope(with_picture("five.png"), "read admin")).await;
+        let body: Value = staff.json().await.unwrap();
+        assert_eq!(body["scope"], "admin read", "{body}");
+        assert_eq!(picture(), "five.png");
+        let signed_in: i64 =
+            audit::table.filter(audit::action.eq("login.social")).count().get_result(&mut app.db()).unwrap();
+        assert_eq!(signed_in, 3, "refused sign-ins are not recorded as sign-ins");
+    }
+
     async fn verified_email_links_to_the_password_user_and_unverified_is_refused(backend) {
         let social = spawn_social(backend).await;
         let app = &social.app;
