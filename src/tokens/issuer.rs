@@ -119,7 +119,7 @@ impl TokenIssuer {
         let now = crate::time::now();
         let scope = grant.scope.to_string();
         let app = grant.application;
-        let jti = random::token(16);
+        let jti = random::ordered_id();
         let mut access = NewAccess {
             jti: &jti,
             user_id: grant.user_id,
@@ -140,7 +140,7 @@ impl TokenIssuer {
                     grant.user_id.ok_or_else(|| ApiError::internal("refresh token without a user"))?;
                 let (family_id, parent_id) = match grant.family {
                     Family::Rotate(parent) => (parent.family_id.clone(), Some(parent.id)),
-                    _ => (random::token(16), None),
+                    _ => (random::ordered_id(), None),
                 };
                 let before = match (parent_id, sign_in) {
                     (Some(parent_id), _) => Before::Claim(parent_id, now),
@@ -179,7 +179,7 @@ impl TokenIssuer {
         presented_hash: &str,
         now: i64,
     ) -> Result<Option<(RefreshRecord, bool, Option<TokenResponse>)>, ApiError> {
-        let (jti, token) = (random::token(16), random::refresh_token());
+        let (jti, token) = (random::ordered_id(), random::refresh_token());
         let write = rotation::Rotated {
             presented_hash,
             application_id: application.id,
@@ -220,7 +220,7 @@ impl TokenIssuer {
         event: NewAuditEvent<'_>,
     ) -> Result<Option<(User, Option<TokenResponse>)>, ApiError> {
         let now = crate::time::now();
-        let (jti, family_id, token) = (random::token(16), random::token(16), random::refresh_token());
+        let (jti, family_id, token) = (random::ordered_id(), random::ordered_id(), random::refresh_token());
         let event = NewAuditEvent { created_at: now, ..event };
         let wants_admin = scope.contains(ADMIN);
         let scope = scope.to_string();

@@ -17,6 +17,21 @@ pub fn token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// A 128-bit id that sorts by creation time: 48 bits of Unix milliseconds, then 80
+/// random bits, in hex. For ids that are indexed but not secret (a token's `jti`, a
+/// refresh family): each insert lands beside the last one in the index instead of on a
+/// random page, which is one page less for SQLite's WAL to copy per insert.
+pub fn ordered_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut buf = [0u8; 16];
+    buf[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    rand::rngs::OsRng.fill_bytes(&mut buf[6..]);
+    hex::encode(buf)
+}
+
 /// A 256-bit refresh token.
 pub fn refresh_token() -> String {
     format!("{REFRESH_PREFIX}{}", token(32))
@@ -57,6 +72,16 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(body).unwrap().len(), 32);
         assert!(!t.contains(['+', '/', '=']));
         assert_ne!(t, refresh_token());
+    }
+
+    #[test]
+    fn ordered_ids_sort_by_time_and_differ() {
+        let first = ordered_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = ordered_id();
+        assert_eq!(first.len(), 32);
+        assert!(first < second, "{first} then {second}");
+        assert_ne!(ordered_id(), ordered_id());
     }
 
     #[test]
