@@ -120,7 +120,7 @@ pub fn create_superuser(
     let email = Email::parse(email).map_err(ApiError::InvalidRequest)?;
     let password = NewPassword::parse(password, &PasswordRules { email: Some(email.as_str()), username })
         .map_err(|problems| ApiError::invalid_request(problems.join(" ")))?;
-    let hash = passwords::hash_with(password.expose(), &mut Vec::new())?;
+    let hash = passwords::hash_with(password.expose(), &mut passwords::Memory::new())?;
     conn.transaction(|conn| {
         if User::find_by_email(conn, email.as_str())?.is_some() {
             return Err(ApiError::invalid_request("A user with that email already exists."));

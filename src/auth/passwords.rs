@@ -4,7 +4,11 @@
 //! the allocator keep a copy in every blocking thread's arena (hundreds of MB, even GBs,
 //! under a flood); instead `HashLimiter` lends one of at most `permits` buffers to each
 //! hash, so the memory in use is fixed at `permits` x 19 MiB however many requests wait.
+//! The buffers are mapped from the OS, not the heap, and unmapped when a burst of
+//! hashes ends: a heap allocator keeps a large freed block for reuse, which left an
+//! idle server holding 19 MiB per core after its first sign-ins.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
@@ -26,25 +30,77 @@ fn params() -> Params {
     Params::new(MEMORY_KIB, PASSES, LANES, Some(OUTPUT_LEN)).expect("argon2 parameters are valid")
 }
 
-/// Working memory for one hash, grown to what the parameters need.
-fn blocks_for(memory: &mut Vec<Block>, params: &Params) -> usize {
-    let needed = params.block_count();
-    if memory.len() < needed {
-        memory.resize(needed, Block::default());
+/// Argon2's working memory: anonymous pages of our own (zeroed by the OS, and any bit
+/// pattern is a valid `Block`), unmapped when dropped.
+pub struct Memory {
+    blocks: *mut Block,
+    len: usize,
+}
+
+// The mapping is owned by this value alone, like a `Vec`'s buffer.
+unsafe impl Send for Memory {}
+
+impl Memory {
+    /// No mapping until a hash needs one.
+    pub fn new() -> Self {
+        Self { blocks: std::ptr::NonNull::dangling().as_ptr(), len: 0 }
     }
-    needed
+
+    /// At least the blocks `params` need, mapping a larger area if this one is smaller.
+    fn for_params(&mut self, params: &Params) -> Result<&mut [Block], ApiError> {
+        let needed = params.block_count();
+        if self.len < needed {
+            *self = Self::new();
+            let bytes = needed * std::mem::size_of::<Block>();
+            // SAFETY: a fresh private anonymous mapping; failure is checked below.
+            let area = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    bytes,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    // Every page is written by the hash: fault them in with one call.
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                    -1,
+                    0,
+                )
+            };
+            if area == libc::MAP_FAILED {
+                return Err(ApiError::internal(std::io::Error::last_os_error()));
+            }
+            // Page-aligned, so aligned for `Block`.
+            *self = Self { blocks: area.cast(), len: needed };
+        }
+        // SAFETY: `len` blocks are mapped, readable and writable, and borrowed mutably
+        // through `self` only.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.blocks, needed) })
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the area this value mapped, with its length; nothing borrows it now.
+            unsafe { libc::munmap(self.blocks.cast(), self.len * std::mem::size_of::<Block>()) };
+        }
+    }
 }
 
 /// Hashes into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
-pub fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, ApiError> {
+pub fn hash_with(password: &str, memory: &mut Memory) -> Result<String, ApiError> {
     let params = params();
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_bytes = [0u8; 64];
     let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(ApiError::internal)?;
     let mut out = [0u8; OUTPUT_LEN];
-    let used = blocks_for(memory, &params);
+    let blocks = memory.for_params(&params)?;
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password_into_with_memory(password.as_bytes(), salt_raw, &mut out, &mut memory[..used])
+        .hash_password_into_with_memory(password.as_bytes(), salt_raw, &mut out, blocks)
         .map_err(ApiError::internal)?;
     Ok(format!(
         "$argon2id$v=19$m={},t={},p={}${}${}",
@@ -57,7 +113,7 @@ pub fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, ApiE
 }
 
 /// Verifies against a stored PHC hash (any argon2 variant and parameters).
-fn verify_with(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
+fn verify_with(password: &str, stored: &str, memory: &mut Memory) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else { return false };
     let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else { return false };
     let version = match parsed.version.map(Version::try_from) {
@@ -72,22 +128,22 @@ fn verify_with(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
     let mut salt_bytes = [0u8; 64];
     let Ok(salt_raw) = salt.decode_b64(&mut salt_bytes) else { return false };
     let mut out = vec![0u8; expected.len()];
-    let used = blocks_for(memory, &params);
+    let Ok(blocks) = memory.for_params(&params) else { return false };
     let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
         password.as_bytes(),
         salt_raw,
         &mut out,
-        &mut memory[..used],
+        blocks,
     );
     hashed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 /// Verifies against a stored hash; `None` (unknown user, unusable password) still costs
 /// one verification against a dummy hash so timing does not reveal who exists.
-pub fn verify(password: &str, stored: Option<&str>, memory: &mut Vec<Block>) -> bool {
+pub fn verify(password: &str, stored: Option<&str>, memory: &mut Memory) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let dummy =
-        DUMMY.get_or_init(|| hash_with("portcullis dummy password", &mut Vec::new()).unwrap_or_default());
+        DUMMY.get_or_init(|| hash_with("portcullis dummy password", &mut Memory::new()).unwrap_or_default());
     match stored {
         Some(hash) => verify_with(password, hash, memory),
         None => {
@@ -104,7 +160,9 @@ pub struct HashLimiter {
     permits: Arc<Semaphore>,
     /// Turns for password attempts, twice the permits: see `turn`.
     turns: Arc<Semaphore>,
-    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+    buffers: Arc<Mutex<Vec<Memory>>>,
+    /// Hashes running or waiting for a permit.
+    pending: Arc<AtomicUsize>,
 }
 
 impl HashLimiter {
@@ -114,6 +172,7 @@ impl HashLimiter {
             permits: Arc::new(Semaphore::new(permits)),
             turns: Arc::new(Semaphore::new(permits * 2)),
             buffers: Arc::new(Mutex::new(Vec::new())),
+            pending: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -121,16 +180,23 @@ impl HashLimiter {
     /// blocking pool once a permit is free.
     pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut Memory) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        let pending = Pending::count(&self.pending);
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let buffers = self.buffers.clone();
         actix_web::web::block(move || {
-            // Buffers are allocated lazily, so an idle server holds none.
             let mut memory = buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
             let result = work(&mut memory);
-            buffers.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+            // A buffer is kept while other hashes run or wait for one; the last hash of
+            // a burst frees its buffer, so a server between sign-ins holds none.
+            if pending.others() > 0 {
+                buffers.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+            } else {
+                drop(memory);
+                buffers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            }
             result
         })
         .await?
@@ -146,6 +212,27 @@ impl HashLimiter {
     }
 }
 
+/// One hash counted in `HashLimiter::pending` until it is dropped.
+struct Pending(Arc<AtomicUsize>);
+
+impl Pending {
+    fn count(pending: &Arc<AtomicUsize>) -> Self {
+        pending.fetch_add(1, Ordering::SeqCst);
+        Self(pending.clone())
+    }
+
+    /// The hashes counted besides this one.
+    fn others(&self) -> usize {
+        self.0.load(Ordering::SeqCst).saturating_sub(1)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub struct HashTurn {
     _turn: OwnedSemaphorePermit,
     limiter: HashLimiter,
@@ -155,7 +242,7 @@ impl HashTurn {
     /// `HashLimiter::run`, then the turn ends.
     pub async fn run<T, F>(self, work: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut Memory) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         self.limiter.run(work).await
@@ -168,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_hash_verifies_its_password_only() {
-        let mut memory = Vec::new();
+        let mut memory = Memory::new();
         let stored = hash_with("correct horse", &mut memory).unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify("correct horse", Some(&stored), &mut memory));
@@ -178,7 +265,7 @@ mod tests {
     #[test]
     fn hashes_are_standard_phc_strings() {
         use argon2::password_hash::PasswordVerifier;
-        let stored = hash_with("correct horse", &mut Vec::new()).unwrap();
+        let stored = hash_with("correct horse", &mut Memory::new()).unwrap();
         let parsed = PasswordHash::new(&stored).unwrap();
         assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
     }
@@ -190,11 +277,26 @@ mod tests {
             .hash_password(b"from django", &SaltString::generate(&mut OsRng))
             .unwrap()
             .to_string();
-        assert!(verify("from django", Some(&stored), &mut Vec::new()));
+        assert!(verify("from django", Some(&stored), &mut Memory::new()));
+    }
+
+    #[test]
+    fn memory_grows_for_hashes_that_need_more() {
+        use argon2::password_hash::PasswordHasher;
+        let mut memory = Memory::new();
+        let ours = hash_with("correct horse", &mut memory).unwrap();
+        let bigger = Params::new(32 * 1024, 1, 1, None).unwrap();
+        let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, bigger)
+            .hash_password(b"correct horse", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify("correct horse", Some(&stored), &mut memory));
+        assert_eq!(memory.len, 32 * 1024);
+        assert!(verify("correct horse", Some(&ours), &mut memory), "a larger area serves smaller hashes");
     }
 
     #[test]
     fn no_stored_hash_never_verifies() {
-        assert!(!verify("portcullis dummy password", None, &mut Vec::new()));
+        assert!(!verify("portcullis dummy password", None, &mut Memory::new()));
     }
 }
