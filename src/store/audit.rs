@@ -32,6 +32,25 @@ pub struct NewAuditEvent<'a> {
     pub detail: &'a str,
 }
 
+impl<'a> NewAuditEvent<'a> {
+    /// Binds `, action, target_type, target_id, ip, detail` for a PostgreSQL statement
+    /// that writes the event inside a larger one (its time and actor come first).
+    pub fn push_fields<'b>(
+        &'b self,
+        out: &mut diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Nullable, Text};
+        for text in [&self.action, &self.target_type, &self.target_id] {
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(text)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.ip)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.detail)
+    }
+}
+
 /// Appends an event, timed now; call it in the same transaction as the change it records.
 pub fn record(conn: &mut DbConnection, event: NewAuditEvent<'_>) -> QueryResult<usize> {
     insert(conn, &NewAuditEvent { created_at: crate::time::now(), ..event })

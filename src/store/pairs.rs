@@ -123,14 +123,7 @@ impl<const SHAPE: u8> QueryFragment<Pg> for PairStatement<'_, SHAPE> {
                 out.push_bind_param::<BigInt, _>(&event.created_at)?;
                 out.push_sql(", ");
                 out.push_bind_param::<Nullable<BigInt>, _>(&event.actor_user_id)?;
-                for text in [&event.action, &event.target_type, &event.target_id] {
-                    out.push_sql(", ");
-                    out.push_bind_param::<Text, _>(text)?;
-                }
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Text>, _>(&event.ip)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, _>(&event.detail)?;
+                event.push_fields(&mut out)?;
                 out.push_sql(")), ");
                 false
             }

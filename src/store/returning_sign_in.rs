@@ -95,16 +95,8 @@ impl QueryFragment<Pg> for SignInStatement<'_> {
              (created_at, actor_user_id, action, target_type, target_id, ip, detail) SELECT ",
         );
         out.push_bind_param::<BigInt, _>(now)?;
-        let event = s.event;
         out.push_sql(", id");
-        for text in [&event.action, &event.target_type, &event.target_id] {
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(text)?;
-        }
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&event.ip)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&event.detail)?;
+        s.event.push_fields(&mut out)?;
         out.push_sql(
             " FROM admitted), child AS (INSERT INTO refresh_tokens (token_hash, family_id, user_id, \
              application_id, scope, created_at, expires_at) SELECT ",
