@@ -161,7 +161,7 @@ pub struct HashLimiter {
     /// Turns for password attempts, twice the permits: see `turn`.
     turns: Arc<Semaphore>,
     buffers: Arc<Mutex<Vec<Memory>>>,
-    /// Hashes running or waiting for a permit.
+    /// Hashes running or waiting for a permit, and attempts holding or waiting for a turn.
     pending: Arc<AtomicUsize>,
 }
 
@@ -183,7 +183,15 @@ impl HashLimiter {
         F: FnOnce(&mut Memory) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let pending = Pending::count(&self.pending);
+        self.run_counted(Pending::count(&self.pending), work).await
+    }
+
+    /// `run` for a hash already counted in `pending` (by its turn).
+    async fn run_counted<T, F>(&self, pending: Pending, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Memory) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let buffers = self.buffers.clone();
         actix_web::web::block(move || {
@@ -207,8 +215,11 @@ impl HashLimiter {
     /// time, so attempts in flight stay bounded, while one turn's record is written
     /// another's hash keeps the cores busy.
     pub async fn turn(&self) -> Result<HashTurn, ApiError> {
+        // Counted from here: while an attempt is being recorded, the buffers it will
+        // hash with stay mapped.
+        let pending = Pending::count(&self.pending);
         let turn = self.turns.clone().acquire_owned().await.map_err(ApiError::internal)?;
-        Ok(HashTurn { _turn: turn, limiter: self.clone() })
+        Ok(HashTurn { _turn: turn, pending, limiter: self.clone() })
     }
 }
 
@@ -235,6 +246,7 @@ impl Drop for Pending {
 
 pub struct HashTurn {
     _turn: OwnedSemaphorePermit,
+    pending: Pending,
     limiter: HashLimiter,
 }
 
@@ -245,7 +257,7 @@ impl HashTurn {
         F: FnOnce(&mut Memory) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.limiter.run(work).await
+        self.limiter.run_counted(self.pending, work).await
     }
 }
 
