@@ -223,7 +223,7 @@ impl HashLimiter {
     }
 }
 
-/// One hash counted in `HashLimiter::pending` until it is dropped.
+/// One hash or password attempt counted in `HashLimiter::pending` until it is dropped.
 struct Pending(Arc<AtomicUsize>);
 
 impl Pending {
@@ -232,7 +232,7 @@ impl Pending {
         Self(pending.clone())
     }
 
-    /// The hashes counted besides this one.
+    /// The hashes and attempts counted besides this one.
     fn others(&self) -> usize {
         self.0.load(Ordering::SeqCst).saturating_sub(1)
     }
@@ -305,6 +305,19 @@ mod tests {
         assert!(verify("correct horse", Some(&stored), &mut memory));
         assert_eq!(memory.len, 32 * 1024);
         assert!(verify("correct horse", Some(&ours), &mut memory), "a larger area serves smaller hashes");
+    }
+
+    #[actix_web::test]
+    async fn a_buffer_outlives_its_hash_only_while_another_attempt_is_in_flight() {
+        let limiter = HashLimiter::new(1);
+        let kept = || limiter.buffers.lock().unwrap().len();
+        limiter.run(|memory| hash_with("alone", memory)).await.unwrap();
+        assert_eq!(kept(), 0, "a lone hash unmaps its buffer");
+        let waiting = limiter.turn().await.unwrap();
+        limiter.run(|memory| hash_with("first", memory)).await.unwrap();
+        assert_eq!(kept(), 1, "an attempt holding a turn will hash next");
+        waiting.run(|memory| hash_with("second", memory)).await.unwrap();
+        assert_eq!(kept(), 0, "the last hash of the burst unmaps every buffer");
     }
 
     #[test]
