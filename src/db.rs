@@ -21,6 +21,21 @@ pub enum DbConnection {
     Pg(PgConnection),
 }
 
+/// Runs `$body` with `$c` bound to the backend's own connection, for the queries every
+/// request makes. Why: through the `MultiConnection` wrapper diesel renders a
+/// statement's whole SQL text on each call, even one it has prepared before (to ask
+/// whether it may be cached); a backend's own connection finds it by the query's type.
+/// That rendering was a tenth of SQLite's writer thread during a refresh flood.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Pg($c) => $body,
+        }
+    };
+}
+
 /// The connections, and a first-come-first-served gate in front of them.
 ///
 /// Why the gate: without it every waiting request parks a blocking thread on r2d2's

@@ -27,7 +27,7 @@ pub struct Application {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = applications)]
+#[diesel(table_name = applications, treat_none_as_default_value = false)]
 pub struct NewApplication<'a> {
     pub client_id: &'a str,
     pub secret_hash: Option<&'a str>,

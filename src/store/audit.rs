@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::schema::audit_events;
 use super::Page;
 use crate::db::DbConnection;
+use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = audit_events)]
@@ -21,7 +22,7 @@ pub struct AuditEvent {
 }
 
 #[derive(Debug, Default, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct NewAuditEvent<'a> {
     pub created_at: i64,
     pub actor_user_id: Option<i64>,
@@ -58,7 +59,7 @@ pub fn record(conn: &mut DbConnection, event: NewAuditEvent<'_>) -> QueryResult<
 
 /// Appends an event with the time it carries.
 pub fn insert(conn: &mut DbConnection, event: &NewAuditEvent<'_>) -> QueryResult<usize> {
-    diesel::insert_into(audit_events::table).values(event).execute(conn)
+    on_backend!(conn, |c| diesel::insert_into(audit_events::table).values(event).execute(c))
 }
 
 /// A browser signed in (`detail`: the provider, or empty for a password).

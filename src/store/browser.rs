@@ -22,7 +22,7 @@ pub struct CodeRecord {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = authorization_codes)]
+#[diesel(table_name = authorization_codes, treat_none_as_default_value = false)]
 pub struct NewCode<'a> {
     pub code_hash: &'a str,
     pub application_id: i64,
@@ -113,7 +113,7 @@ pub struct ProviderLogin {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = provider_logins)]
+#[diesel(table_name = provider_logins, treat_none_as_default_value = false)]
 pub struct NewProviderLogin<'a> {
     pub state_hash: &'a str,
     pub session_hash: &'a str,

@@ -7,6 +7,7 @@ use super::schema::{social_accounts, users};
 use super::users::User;
 use super::Page;
 use crate::db::DbConnection;
+use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = social_accounts)]
@@ -56,13 +57,13 @@ impl SocialAccount {
         provider: &str,
         uid: &str,
     ) -> QueryResult<Option<(SocialAccount, User)>> {
-        social_accounts::table
+        on_backend!(conn, |c| social_accounts::table
             .inner_join(users::table)
             .filter(social_accounts::provider.eq(provider))
             .filter(social_accounts::uid.eq(uid))
             .select((SocialAccount::as_select(), User::as_select()))
-            .get_result(conn)
-            .optional()
+            .get_result(c)
+            .optional())
     }
 
     pub fn insert(conn: &mut DbConnection, new: &NewSocialAccount<'_>) -> QueryResult<usize> {

@@ -1,11 +1,16 @@
 //! Records of issued tokens: access tokens by `jti`, refresh tokens by hash, in families.
 
+use diesel::backend::Backend;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::BigInt;
 
 use super::schema::{access_tokens, refresh_tokens, social_accounts, users};
 use super::social::SocialAccount;
 use super::users::User;
 use crate::db::DbConnection;
+use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refresh_tokens)]
@@ -24,7 +29,7 @@ pub struct RefreshRecord {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = refresh_tokens)]
+#[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 pub struct NewRefresh<'a> {
     pub token_hash: &'a str,
     pub family_id: &'a str,
@@ -52,7 +57,7 @@ pub struct AccessRecord {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = access_tokens)]
+#[diesel(table_name = access_tokens, treat_none_as_default_value = false)]
 pub struct NewAccess<'a> {
     pub jti: &'a str,
     pub user_id: Option<i64>,
@@ -79,28 +84,24 @@ impl RefreshRecord {
 
     /// The record and its user in one round trip: what a rotation needs to decide.
     pub fn find_with_user(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<(RefreshRecord, User)>> {
-        refresh_tokens::table
+        on_backend!(conn, |c| refresh_tokens::table
             .inner_join(users::table)
             .filter(refresh_tokens::token_hash.eq(hash))
             .select((RefreshRecord::as_select(), User::as_select()))
-            .get_result(conn)
-            .optional()
+            .get_result(c)
+            .optional())
     }
 
     pub fn insert(conn: &mut DbConnection, new: &NewRefresh<'_>) -> QueryResult<i64> {
-        diesel::insert_into(refresh_tokens::table).values(new).returning(refresh_tokens::id).get_result(conn)
+        on_backend!(conn, |c| diesel::insert_into(refresh_tokens::table)
+            .values(new)
+            .returning(refresh_tokens::id)
+            .get_result(c))
     }
 
     /// Marks the token used if nobody else has: the row count decides a race.
     pub fn claim(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<bool> {
-        let claimed = diesel::update(
-            refresh_tokens::table
-                .find(id)
-                .filter(refresh_tokens::used_at.is_null())
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::used_at.eq(now))
-        .execute(conn)?;
+        let claimed = ClaimStatement { id, now }.execute(conn)?;
         Ok(claimed == 1)
     }
 
@@ -113,6 +114,31 @@ impl RefreshRecord {
             .optional()
     }
 }
+
+/// The claim as a statement type of its own, so each connection prepares it once:
+/// diesel prepares every `diesel::update` anew (a changeset's columns may vary with
+/// its values), which was a parse per rotation in SQLite's writer.
+#[derive(QueryId)]
+struct ClaimStatement {
+    id: i64,
+    now: i64,
+}
+
+impl<DB: Backend> QueryFragment<DB> for ClaimStatement
+where
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE refresh_tokens SET used_at = ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<BigInt, _>(&self.id)?;
+        out.push_sql(" AND used_at IS NULL AND revoked_at IS NULL");
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for ClaimStatement {}
 
 impl AccessRecord {
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<AccessRecord>> {
@@ -132,12 +158,12 @@ impl AccessRecord {
         conn: &mut DbConnection,
         jti: &str,
     ) -> QueryResult<Option<(AccessRecord, Option<User>)>> {
-        access_tokens::table
+        on_backend!(conn, |c| access_tokens::table
             .left_join(users::table.on(users::id.nullable().eq(access_tokens::user_id)))
             .filter(access_tokens::jti.eq(jti))
             .select((AccessRecord::as_select(), Option::<User>::as_select()))
-            .get_result(conn)
-            .optional()
+            .get_result(c)
+            .optional())
     }
 
     /// The record, its user and the user's social links in one round trip (for
@@ -147,19 +173,21 @@ impl AccessRecord {
         conn: &mut DbConnection,
         jti: &str,
     ) -> QueryResult<Option<(AccessRecord, Option<User>, Vec<SocialAccount>)>> {
-        let rows: Vec<(AccessRecord, Option<User>, Option<SocialAccount>)> = access_tokens::table
-            .left_join(users::table.on(users::id.nullable().eq(access_tokens::user_id)))
-            .left_join(
-                social_accounts::table.on(social_accounts::user_id.nullable().eq(access_tokens::user_id)),
-            )
-            .filter(access_tokens::jti.eq(jti))
-            .order(social_accounts::id)
-            .select((
-                AccessRecord::as_select(),
-                Option::<User>::as_select(),
-                Option::<SocialAccount>::as_select(),
-            ))
-            .load(conn)?;
+        let rows: Vec<(AccessRecord, Option<User>, Option<SocialAccount>)> = on_backend!(conn, |c| {
+            access_tokens::table
+                .left_join(users::table.on(users::id.nullable().eq(access_tokens::user_id)))
+                .left_join(
+                    social_accounts::table.on(social_accounts::user_id.nullable().eq(access_tokens::user_id)),
+                )
+                .filter(access_tokens::jti.eq(jti))
+                .order(social_accounts::id)
+                .select((
+                    AccessRecord::as_select(),
+                    Option::<User>::as_select(),
+                    Option::<SocialAccount>::as_select(),
+                ))
+                .load(c)
+        })?;
         let mut rows = rows.into_iter();
         let Some((record, user, first)) = rows.next() else { return Ok(None) };
         let links = first.into_iter().chain(rows.filter_map(|(_, _, link)| link)).collect();
@@ -167,7 +195,7 @@ impl AccessRecord {
     }
 
     pub fn insert(conn: &mut DbConnection, new: &NewAccess<'_>) -> QueryResult<usize> {
-        diesel::insert_into(access_tokens::table).values(new).execute(conn)
+        on_backend!(conn, |c| diesel::insert_into(access_tokens::table).values(new).execute(c))
     }
 
     /// True when the token is recorded and not revoked.

@@ -1,10 +1,15 @@
 //! Users: accounts that sign in with a password or through a social provider.
 
+use diesel::backend::Backend;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::BigInt;
 
 use super::schema::users;
 use super::Page;
 use crate::db::DbConnection;
+use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -22,7 +27,7 @@ pub struct User {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct NewUser<'a> {
     pub email: Option<&'a str>,
     pub username: &'a str,
@@ -36,7 +41,7 @@ pub struct NewUser<'a> {
 
 impl User {
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
-        users::table.find(id).select(User::as_select()).get_result(conn).optional()
+        on_backend!(conn, |c| users::table.find(id).select(User::as_select()).get_result(c).optional())
     }
 
     pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
@@ -109,7 +114,7 @@ impl User {
     }
 
     pub fn touch_last_login(conn: &mut DbConnection, id: i64, at: i64) -> QueryResult<usize> {
-        diesel::update(users::table.find(id)).set(users::last_login.eq(at)).execute(conn)
+        TouchStatement { id, at }.execute(conn)
     }
 
     /// A page of users whose email or username contains `q`, ordered by id.
@@ -133,3 +138,26 @@ impl User {
         Ok((items, total))
     }
 }
+
+/// `last_login` is set by every sign-in; as a statement type of its own it is prepared
+/// once per connection, where diesel prepares each `diesel::update` anew.
+#[derive(QueryId)]
+struct TouchStatement {
+    id: i64,
+    at: i64,
+}
+
+impl<DB: Backend> QueryFragment<DB> for TouchStatement
+where
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE users SET last_login = ");
+        out.push_bind_param::<BigInt, _>(&self.at)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<BigInt, _>(&self.id)?;
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for TouchStatement {}
