@@ -116,7 +116,7 @@ async fn convert(
 
     let issuer = state.issuer.clone();
     let sealed = social::seal_refresh_token(&state.secret_key, &profile);
-    state
+    let (issued, user) = state
         .writes
         .run(move |conn| {
             let admit = |user: &User| {
@@ -172,7 +172,8 @@ async fn convert(
                 issue(conn, user, scope)
             })
         })
-        .await
+        .await?;
+    Ok((state.issuer.sign(issued)?, user))
 }
 
 /// The audit event of a social sign-in at `app`.

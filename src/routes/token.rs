@@ -110,7 +110,7 @@ async fn password(
         throttle::judge_password(state, login, user.as_ref(), password, address.clone()).await?;
 
     let issuer = state.issuer.clone();
-    state
+    let issued = state
         .writes
         .run(move |conn| {
             attempt.settle(conn, verified, &address)?;
@@ -139,7 +139,8 @@ async fn password(
                 },
             )
         })
-        .await
+        .await?;
+    state.issuer.sign(issued)
 }
 
 async fn refresh_token(
@@ -152,11 +153,11 @@ async fn refresh_token(
     let grace = state.settings.refresh_reuse_grace;
     let issuer = state.issuer.clone();
     let clients = state.clients.clone();
-    state.writes.run(move |conn| {
+    let issued = state.writes.run(move |conn| {
         let app = authorized_client(conn, &clients, &client, GrantType::RefreshToken)?;
         let request = RotateRequest { application: &app, presented: &presented, scope: raw_scope.as_deref(), grace };
         match refresh::rotate(conn, &issuer, request)? {
-            Rotation::Rotated(response) => Ok(response),
+            Rotation::Rotated(issued) => Ok(issued),
             Rotation::ReuseDetected { user_id, family_id } => {
                 tracing::warn!(user.id = user_id, client.id = %app.client_id, "refresh token reuse: family revoked");
                 audit::record(
@@ -174,8 +175,8 @@ async fn refresh_token(
                 ))
             }
         }
-    })
-    .await
+    });
+    state.issuer.sign(issued.await?)
 }
 
 /// Exchanges a code from `/auth/authorize` (checked by oxide-auth, PKCE included) for
@@ -189,7 +190,7 @@ async fn authorization_code(
     let redirect_uri = params.require("redirect_uri")?.to_owned();
     let verifier = params.get("code_verifier").map(str::to_owned);
     let (issuer, clients) = (state.issuer.clone(), state.clients.clone());
-    state
+    let issued = state
         .writes
         .run(move |conn| {
             let app = authorized_client(conn, &clients, &client, GrantType::AuthorizationCode)?;
@@ -213,7 +214,8 @@ async fn authorization_code(
                 )
             })
         })
-        .await
+        .await?;
+    state.issuer.sign(issued)
 }
 
 async fn client_credentials(
@@ -223,7 +225,7 @@ async fn client_credentials(
 ) -> Result<TokenResponse, ApiError> {
     let raw_scope = params.get("scope").map(str::to_owned);
     let (issuer, clients) = (state.issuer.clone(), state.clients.clone());
-    state
+    let issued = state
         .writes
         .run(move |conn| {
             let app = authorized_client(conn, &clients, &client, GrantType::ClientCredentials)?;
@@ -249,5 +251,6 @@ async fn client_credentials(
                 },
             )
         })
-        .await
+        .await?;
+    state.issuer.sign(issued)
 }

@@ -150,7 +150,7 @@ pub async fn register(
 
     let hash = state.hashes.run(move |memory| passwords::hash_with(password.expose(), memory)).await?;
     let issuer = state.issuer.clone();
-    let (user, tokens) = state
+    let (user, issued) = state
         .writes
         .run(move |conn| {
             conn.transaction(|conn| {
@@ -184,6 +184,7 @@ pub async fn register(
             })
         })
         .await?;
+    let tokens = issued.map(|issued| state.issuer.sign(issued)).transpose()?;
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(Registered { user: UserView::from(&user), tokens }))

@@ -63,6 +63,16 @@ impl TokenResponse {
     }
 }
 
+/// Tokens recorded but not yet signed. A write job returns this, and the caller signs
+/// it (`TokenIssuer::sign`) once the job is done: on SQLite every write job runs on
+/// one thread, where a signature per request was a tenth of that thread's time.
+#[must_use = "an issued token is answered only once signed"]
+pub struct Issued {
+    grant_type: GrantType,
+    claims: AccessClaims,
+    refresh_token: Option<String>,
+}
+
 pub struct TokenIssuer {
     keys: Arc<KeyStore>,
     issuer: String,
@@ -91,7 +101,7 @@ impl TokenIssuer {
     /// caller with more writes of its own wraps them and this in one transaction.
     /// A rotation claims its parent in the same write and fails with `invalid_grant`
     /// when a concurrent request claimed it first.
-    pub fn issue(&self, conn: &mut DbConnection, grant: Grant<'_>) -> Result<TokenResponse, ApiError> {
+    pub fn issue(&self, conn: &mut DbConnection, grant: Grant<'_>) -> Result<Issued, ApiError> {
         self.issue_after(conn, grant, None)
     }
 
@@ -102,7 +112,7 @@ impl TokenIssuer {
         conn: &mut DbConnection,
         grant: Grant<'_>,
         event: NewAuditEvent<'_>,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<Issued, ApiError> {
         if !matches!(grant.family, Family::New) || grant.user_id.is_none() {
             return Err(ApiError::internal("a sign-in starts a new family for a user"));
         }
@@ -115,7 +125,7 @@ impl TokenIssuer {
         conn: &mut DbConnection,
         grant: Grant<'_>,
         sign_in: Option<&NewAuditEvent<'_>>,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<Issued, ApiError> {
         let now = crate::time::now();
         let scope = grant.scope.to_string();
         let app = grant.application;
@@ -165,7 +175,7 @@ impl TokenIssuer {
                 Some(token)
             }
         };
-        self.respond(grant.grant_type, app, grant.user_id, scope, jti, refresh_token, now)
+        Ok(self.unsigned(grant.grant_type, app, grant.user_id, scope, jti, refresh_token, now))
     }
 
     /// A rotation on PostgreSQL without a narrowed scope: the lookup, the claim and the new
@@ -178,7 +188,7 @@ impl TokenIssuer {
         application: &Application,
         presented_hash: &str,
         now: i64,
-    ) -> Result<Option<(RefreshRecord, bool, Option<TokenResponse>)>, ApiError> {
+    ) -> Result<Option<(RefreshRecord, bool, Option<Issued>)>, ApiError> {
         let (jti, token) = (random::ordered_id(), random::refresh_token());
         let write = rotation::Rotated {
             presented_hash,
@@ -190,8 +200,8 @@ impl TokenIssuer {
             access_expires_at: now + self.access_ttl,
         };
         let Some((record, user_active, child)) = rotation::rotate(conn, &write)? else { return Ok(None) };
-        let response = match child {
-            Some(_) => Some(self.respond(
+        let response = child.map(|_| {
+            self.unsigned(
                 GrantType::RefreshToken,
                 application,
                 Some(record.user_id),
@@ -199,9 +209,8 @@ impl TokenIssuer {
                 jti,
                 Some(token),
                 now,
-            )?),
-            None => None,
-        };
+            )
+        });
         Ok(Some((record, user_active, response)))
     }
 
@@ -218,7 +227,7 @@ impl TokenIssuer {
         scope: &Scope,
         identity: &Identity<'_>,
         event: NewAuditEvent<'_>,
-    ) -> Result<Option<(User, Option<TokenResponse>)>, ApiError> {
+    ) -> Result<Option<(User, Option<Issued>)>, ApiError> {
         let now = crate::time::now();
         let (jti, family_id, token) = (random::ordered_id(), random::ordered_id(), random::refresh_token());
         let event = NewAuditEvent { created_at: now, ..event };
@@ -240,13 +249,14 @@ impl TokenIssuer {
         if !issued {
             return Ok(Some((user, None)));
         }
-        let response = self.respond(grant_type, application, Some(user.id), scope, jti, Some(token), now)?;
-        Ok(Some((user, Some(response))))
+        let issued =
+            self.unsigned(grant_type, application, Some(user.id), scope, jti, Some(token), now);
+        Ok(Some((user, Some(issued))))
     }
 
-    /// Signs the access token and builds the answer, once its records are written.
+    /// The claims of an access token whose records are written.
     #[allow(clippy::too_many_arguments)]
-    fn respond(
+    fn unsigned(
         &self,
         grant_type: GrantType,
         app: &Application,
@@ -255,24 +265,30 @@ impl TokenIssuer {
         jti: String,
         refresh_token: Option<String>,
         now: i64,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Issued {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: user_id.map(|id| id.to_string()).unwrap_or_else(|| app.client_id.clone()),
             aud: self.issuer.clone(),
             client_id: app.client_id.clone(),
-            scope: scope.clone(),
+            scope,
             iat: now,
             exp: now + self.access_ttl,
             jti,
         };
+        Issued { grant_type, claims, refresh_token }
+    }
+
+    /// Signs the access token and builds the answer.
+    pub fn sign(&self, issued: Issued) -> Result<TokenResponse, ApiError> {
+        let Issued { grant_type, claims, refresh_token } = issued;
         let access_token = self.keys.sign(&claims)?;
         self.metrics.token_issued(grant_type);
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: self.access_ttl,
-            scope,
+            scope: claims.scope,
             refresh_token,
         })
     }

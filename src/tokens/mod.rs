@@ -9,5 +9,5 @@ pub mod revocation;
 pub mod sealed;
 mod verified;
 
-pub use issuer::{Family, Grant, TokenIssuer, TokenResponse};
+pub use issuer::{Family, Grant, Issued, TokenIssuer, TokenResponse};
 pub use keys::{AccessClaims, KeyStore};

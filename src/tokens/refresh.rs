@@ -6,7 +6,7 @@
 //! burning it, so the winner's new pair survives. The claim itself is a conditional
 //! UPDATE whose row count decides the winner, on one node or on many.
 
-use super::issuer::{Family, Grant, TokenIssuer, TokenResponse};
+use super::issuer::{Family, Grant, Issued, TokenIssuer};
 use super::random;
 use crate::db::DbConnection;
 use crate::domain::{GrantType, Scope};
@@ -17,12 +17,10 @@ use diesel::Connection;
 
 /// What rotation decided, for the caller to log or audit.
 pub enum Rotation {
-    Rotated(TokenResponse),
+    /// Recorded; the caller signs it once the write is done.
+    Rotated(Issued),
     /// A rotated token came back: the family is now revoked.
-    ReuseDetected {
-        user_id: i64,
-        family_id: String,
-    },
+    ReuseDetected { user_id: i64, family_id: String },
 }
 
 pub struct RotateRequest<'a> {
