@@ -159,7 +159,7 @@ impl TokenIssuer {
                 };
                 let token = random::refresh_token();
                 let refresh = NewRefresh {
-                    token_hash: &random::sha256_hex(&token),
+                    token_hash: &token.key,
                     family_id: &family_id,
                     parent_id,
                     user_id,
@@ -172,7 +172,7 @@ impl TokenIssuer {
                 if insert_pair(conn, before, &refresh, &access)?.is_none() {
                     return Err(super::refresh::concurrent());
                 }
-                Some(token)
+                Some(token.token)
             }
         };
         Ok(self.unsigned(grant.grant_type, app, grant.user_id, scope, jti, refresh_token, now))
@@ -194,7 +194,7 @@ impl TokenIssuer {
             presented_hash,
             application_id: application.id,
             now,
-            token_hash: &random::sha256_hex(&token),
+            token_hash: &token.key,
             refresh_expires_at: now + self.refresh_ttl,
             jti: &jti,
             access_expires_at: now + self.access_ttl,
@@ -207,7 +207,7 @@ impl TokenIssuer {
                 Some(record.user_id),
                 record.scope.clone(),
                 jti,
-                Some(token),
+                Some(token.token),
                 now,
             )
         });
@@ -240,7 +240,7 @@ impl TokenIssuer {
             application_id: application.id,
             scope: &scope,
             family_id: &family_id,
-            token_hash: &random::sha256_hex(&token),
+            token_hash: &token.key,
             refresh_expires_at: now + self.refresh_ttl,
             jti: &jti,
             access_expires_at: now + self.access_ttl,
@@ -250,7 +250,7 @@ impl TokenIssuer {
             return Ok(Some((user, None)));
         }
         let issued =
-            self.unsigned(grant_type, application, Some(user.id), scope, jti, Some(token), now);
+            self.unsigned(grant_type, application, Some(user.id), scope, jti, Some(token.token), now);
         Ok(Some((user, Some(issued))))
     }
 

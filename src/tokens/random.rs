@@ -32,10 +32,40 @@ pub fn ordered_id() -> String {
     hex::encode(buf)
 }
 
-/// A 256-bit refresh token.
-pub fn refresh_token() -> String {
-    format!("{REFRESH_PREFIX}{}", token(32))
+/// A new refresh token and the key its record is stored under (`refresh_token_key`).
+pub struct NewRefreshToken {
+    pub token: String,
+    pub key: String,
 }
+
+/// A refresh token: the prefix, a selector (an `ordered_id`, which is not secret), `_`,
+/// and 256 random bits.
+pub fn refresh_token() -> NewRefreshToken {
+    let token = format!("{REFRESH_PREFIX}{}_{}", ordered_id(), token(32));
+    NewRefreshToken { key: refresh_token_key(&token), token }
+}
+
+/// The key a refresh token's record is stored and found under: its selector, `.`, and
+/// the SHA-256 of the whole token, so the token itself is never stored. Why the
+/// selector leads: every new key then lands beside the last one in the unique index,
+/// where a bare hash put each insert on a random page (most of the pages SQLite's WAL
+/// copied per rotation). A token without a selector (issued before there was one) is
+/// stored under its bare hash.
+pub fn refresh_token_key(presented: &str) -> String {
+    let selector = presented
+        .strip_prefix(REFRESH_PREFIX)
+        .and_then(|rest| {
+            rest.get(..SELECTOR_LEN).filter(|_| rest.as_bytes().get(SELECTOR_LEN) == Some(&b'_'))
+        })
+        .filter(|s| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    match selector {
+        Some(selector) => format!("{selector}.{}", sha256_hex(presented)),
+        None => sha256_hex(presented),
+    }
+}
+
+/// Hex digits of an `ordered_id`.
+const SELECTOR_LEN: usize = 32;
 
 /// A 256-bit client secret.
 pub fn client_secret() -> String {
@@ -67,11 +97,30 @@ mod tests {
 
     #[test]
     fn refresh_tokens_are_prefixed_url_safe_and_256_bit() {
-        let t = refresh_token();
-        let body = t.strip_prefix(REFRESH_PREFIX).unwrap();
-        assert_eq!(URL_SAFE_NO_PAD.decode(body).unwrap().len(), 32);
-        assert!(!t.contains(['+', '/', '=']));
-        assert_ne!(t, refresh_token());
+        let NewRefreshToken { token, key } = refresh_token();
+        let (selector, secret) = token.strip_prefix(REFRESH_PREFIX).unwrap().split_once('_').unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(secret).unwrap().len(), 32);
+        assert_eq!(selector.len(), SELECTOR_LEN);
+        assert!(!token.contains(['+', '/', '=', '.']));
+        assert_ne!(token, refresh_token().token);
+        assert_eq!(key, format!("{selector}.{}", sha256_hex(&token)));
+        assert!(!key.contains(secret));
+    }
+
+    #[test]
+    fn later_refresh_tokens_have_later_keys() {
+        let first = refresh_token().key;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(first < refresh_token().key);
+    }
+
+    #[test]
+    fn a_token_without_a_selector_is_keyed_by_its_bare_hash() {
+        for presented in ["pc_rt_not-a-token", "pc_rt_0123456789abcdef0123456789abcdef-x", "opaque", ""] {
+            assert_eq!(refresh_token_key(presented), sha256_hex(presented), "{presented}");
+        }
+        let upper = "pc_rt_0123456789ABCDEF0123456789ABCDEF_secret";
+        assert_eq!(refresh_token_key(upper), sha256_hex(upper));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn rotate(
 ) -> Result<Rotation, ApiError> {
     let now = crate::time::now();
     let refused = || ApiError::invalid_grant("The refresh token is invalid, expired or revoked.");
-    let hash = random::sha256_hex(request.presented);
+    let hash = random::refresh_token_key(request.presented);
     let asked = request.scope.map(str::trim).filter(|s| !s.is_empty());
     // On PostgreSQL the common case is one round trip: the statement rotates the token
     // if it qualifies, and either way returns the record as it stood for the checks
