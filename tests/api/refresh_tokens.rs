@@ -28,6 +28,29 @@ both_backends! {
         assert_eq!(third.status(), 200);
     }
 
+    async fn refresh_tokens_are_stored_by_selector_and_hash_and_older_keys_still_rotate(backend) {
+        use portcullis::tokens::random::sha256_hex;
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let token = text(&app.sign_in(&client, "ada@example.com").await, "refresh_token");
+        let (selector, secret) = token.strip_prefix("pc_rt_").unwrap().split_once('_').unwrap();
+        let stored = stored_keys(&app);
+        assert_eq!(stored, vec![format!("{selector}.{}", sha256_hex(&token))]);
+        assert!(!stored[0].contains(secret));
+
+        // A token issued before selectors existed is stored under its bare hash.
+        let older = "pc_rt_Zm9yZXZlci15b3VuZy10b2tlbi1mcm9tLWJlZm9yZS1zZWxlY3RvcnM";
+        diesel::sql_query(format!("UPDATE refresh_tokens SET token_hash = '{}'", sha256_hex(older)))
+            .execute(&mut app.db())
+            .unwrap();
+        let rotated = app.refresh(&client, older).await;
+        assert_eq!(rotated.status(), 200);
+        let newer = text(&rotated.json().await.unwrap(), "refresh_token");
+        assert!(stored_keys(&app).contains(&portcullis::tokens::random::refresh_token_key(&newer)));
+        assert_oauth_error(app.refresh(&client, &token).await, 400, "invalid_grant").await;
+    }
+
     async fn replayed_refresh_token_revokes_its_family(backend) {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
@@ -247,6 +270,15 @@ async fn connections_use_read_committed_whatever_the_database_default() {
     assert_eq!(isolation(&mut plain), "serializable", "the database's default took effect");
     let portcullis::db::DbConnection::Pg(mut ours) = app.db() else { unreachable!("a PostgreSQL test") };
     assert_eq!(isolation(&mut ours), "read committed");
+}
+
+fn stored_keys(app: &TestApp) -> Vec<String> {
+    diesel::sql_query("SELECT token_hash FROM refresh_tokens ORDER BY id")
+        .load::<TokenHash>(&mut app.db())
+        .unwrap()
+        .into_iter()
+        .map(|row| row.token_hash)
+        .collect()
 }
 
 #[derive(diesel::QueryableByName)]
