@@ -6,6 +6,7 @@ use super::schema::applications;
 use super::Page;
 use crate::db::DbConnection;
 use crate::domain::{ClientType, GrantType};
+use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = applications)]
@@ -59,7 +60,11 @@ impl Application {
     }
 
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Application>> {
-        applications::table.find(id).select(Application::as_select()).get_result(conn).optional()
+        on_backend!(conn, |c| applications::table
+            .find(id)
+            .select(Application::as_select())
+            .get_result(c)
+            .optional())
     }
 
     pub fn find_by_client_id(conn: &mut DbConnection, client_id: &str) -> QueryResult<Option<Application>> {
@@ -67,11 +72,11 @@ impl Application {
         if client_id.contains('\0') {
             return Ok(None);
         }
-        applications::table
+        on_backend!(conn, |c| applications::table
             .filter(applications::client_id.eq(client_id))
             .select(Application::as_select())
-            .get_result(conn)
-            .optional()
+            .get_result(c)
+            .optional())
     }
 
     pub fn insert(conn: &mut DbConnection, new: &NewApplication<'_>) -> QueryResult<Application> {

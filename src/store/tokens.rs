@@ -71,11 +71,11 @@ pub struct NewAccess<'a> {
 
 impl RefreshRecord {
     pub fn find_by_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<RefreshRecord>> {
-        refresh_tokens::table
+        on_backend!(conn, |c| refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(hash))
             .select(RefreshRecord::as_select())
-            .get_result(conn)
-            .optional()
+            .get_result(c)
+            .optional())
     }
 
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<RefreshRecord>> {
@@ -146,11 +146,11 @@ impl AccessRecord {
     }
 
     pub fn find_by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<AccessRecord>> {
-        access_tokens::table
+        on_backend!(conn, |c| access_tokens::table
             .filter(access_tokens::jti.eq(jti))
             .select(AccessRecord::as_select())
-            .get_result(conn)
-            .optional()
+            .get_result(c)
+            .optional())
     }
 
     /// The record and its user (if any) in one round trip: the Bearer extractor's query.
