@@ -175,8 +175,9 @@ async fn refresh_token(
                 ))
             }
         }
-    });
-    state.issuer.sign(issued.await?)
+    })
+    .await?;
+    state.issuer.sign(issued)
 }
 
 /// Exchanges a code from `/auth/authorize` (checked by oxide-auth, PKCE included) for

@@ -1,4 +1,5 @@
-//! Records of issued tokens: access tokens by `jti`, refresh tokens by hash, in families.
+//! Records of issued tokens: access tokens by `jti`, refresh tokens by key
+//! (`tokens::random::refresh_token_key`: selector and hash), in families.
 
 use diesel::backend::Backend;
 use diesel::prelude::*;

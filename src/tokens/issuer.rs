@@ -1,4 +1,5 @@
-//! The one place tokens are issued. Every grant ends here, inside its transaction.
+//! The one place tokens are issued. Every grant records its tokens here, inside its
+//! transaction, and signs the access token once that write is done (`TokenIssuer::sign`).
 
 use std::sync::Arc;
 
@@ -200,7 +201,7 @@ impl TokenIssuer {
             access_expires_at: now + self.access_ttl,
         };
         let Some((record, user_active, child)) = rotation::rotate(conn, &write)? else { return Ok(None) };
-        let response = child.map(|_| {
+        let issued = child.map(|_| {
             self.unsigned(
                 GrantType::RefreshToken,
                 application,
@@ -211,7 +212,7 @@ impl TokenIssuer {
                 now,
             )
         });
-        Ok(Some((record, user_active, response)))
+        Ok(Some((record, user_active, issued)))
     }
 
     /// A returning social user's sign-in on PostgreSQL: the link is looked up and, when its

@@ -38,7 +38,7 @@ pub fn rotate(
 ) -> Result<Rotation, ApiError> {
     let now = crate::time::now();
     let refused = || ApiError::invalid_grant("The refresh token is invalid, expired or revoked.");
-    let hash = random::refresh_token_key(request.presented);
+    let key = random::refresh_token_key(request.presented);
     let asked = request.scope.map(str::trim).filter(|s| !s.is_empty());
     // On PostgreSQL the common case is one round trip: the statement rotates the token
     // if it qualifies, and either way returns the record as it stood for the checks
@@ -46,14 +46,14 @@ pub fn rotate(
     let (record, user_active, tried) = match conn {
         DbConnection::Pg(pg) if asked.is_none() => {
             let (record, active, rotated) =
-                issuer.rotate_in_one(pg, request.application, &hash, now)?.ok_or_else(refused)?;
+                issuer.rotate_in_one(pg, request.application, &key, now)?.ok_or_else(refused)?;
             if let Some(response) = rotated {
                 return Ok(Rotation::Rotated(response));
             }
             (record, active, true)
         }
         _ => {
-            let (record, user) = RefreshRecord::find_with_user(conn, &hash)?.ok_or_else(refused)?;
+            let (record, user) = RefreshRecord::find_with_user(conn, &key)?.ok_or_else(refused)?;
             (record, user.is_active, false)
         }
     };
