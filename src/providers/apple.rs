@@ -1,8 +1,11 @@
 //! Sign in with Apple: ID tokens verified locally against Apple's JWKS.
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
+use super::http::ProviderHttp;
 use super::id_token::IdTokenVerifier;
 use super::jwks::JwksCache;
 use super::{loose_bool, text, Credential, IdentityProvider, Profile, ProviderError};
@@ -17,7 +20,7 @@ pub struct Apple {
 
 impl Apple {
     /// `None` when `PORTCULLIS_APPLE_CLIENT_IDS` is empty: Apple is disabled.
-    pub fn new(settings: &ProviderSettings, http: reqwest::Client) -> Option<Self> {
+    pub fn new(settings: &ProviderSettings, http: Arc<ProviderHttp>) -> Option<Self> {
         if settings.apple_client_ids.is_empty() {
             return None;
         }

@@ -1,19 +1,21 @@
 //! Facebook: user access tokens checked with `debug_token` against our app, then `/me`
 //! with `appsecret_proof`; authorization codes exchanged with our app secret.
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use super::http::{self};
+use super::http::{self, ProviderHttp};
 use super::{text, Credential, IdentityProvider, Profile, ProviderError, RedirectSignIn};
 use crate::config::ProviderSettings;
 
 pub const NAME: &str = "facebook";
 
 pub struct Facebook {
-    http: reqwest::Client,
+    http: Arc<ProviderHttp>,
     app_id: String,
     app_secret: SecretString,
     graph_url: String,
@@ -22,7 +24,7 @@ pub struct Facebook {
 
 impl Facebook {
     /// `None` unless both the app id and secret are configured.
-    pub fn new(settings: &ProviderSettings, http: reqwest::Client) -> Option<Self> {
+    pub fn new(settings: &ProviderSettings, http: Arc<ProviderHttp>) -> Option<Self> {
         Some(Self {
             app_id: settings.facebook_app_id.clone()?,
             app_secret: settings.facebook_app_secret.clone()?,
@@ -50,12 +52,13 @@ impl Facebook {
             http::json(
                 "Facebook",
                 self.http
+                    .client()
                     .get(format!("{}/debug_token", self.graph_url))
                     .query(&[("input_token", token), ("access_token", app_token.as_str())]),
             ),
             http::json(
                 "Facebook",
-                self.http.get(format!("{}/me", self.graph_url)).query(&[
+                self.http.client().get(format!("{}/me", self.graph_url)).query(&[
                     ("fields", "id,name,email,first_name,last_name"),
                     ("access_token", token),
                     ("appsecret_proof", proof.as_str()),

@@ -5,7 +5,9 @@ use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use super::http;
+use std::sync::Arc;
+
+use super::http::{self, ProviderHttp};
 use super::id_token::IdTokenVerifier;
 use super::jwks::JwksCache;
 use super::{
@@ -18,7 +20,7 @@ pub const NAME: &str = "google-oauth2";
 const ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
 
 pub struct Google {
-    http: reqwest::Client,
+    http: Arc<ProviderHttp>,
     client_ids: Vec<String>,
     client_secret: Option<secrecy::SecretString>,
     auth_url: String,
@@ -30,7 +32,7 @@ pub struct Google {
 
 impl Google {
     /// `None` when `PORTCULLIS_GOOGLE_CLIENT_IDS` is empty: Google is disabled.
-    pub fn new(settings: &ProviderSettings, http: reqwest::Client) -> Option<Self> {
+    pub fn new(settings: &ProviderSettings, http: Arc<ProviderHttp>) -> Option<Self> {
         if settings.google_client_ids.is_empty() {
             return None;
         }
@@ -60,8 +62,11 @@ impl Google {
         // Both calls go out at once: userinfo only reaches Google, which issued the
         // token, and its answer is read only after tokeninfo has vouched for the token.
         let (info, user) = futures_util::future::join(
-            http::json("Google", self.http.get(&self.tokeninfo_url).query(&[("access_token", token)])),
-            http::json("Google", self.http.get(&self.userinfo_url).bearer_auth(token)),
+            http::json(
+                "Google",
+                self.http.client().get(&self.tokeninfo_url).query(&[("access_token", token)]),
+            ),
+            http::json("Google", self.http.client().get(&self.userinfo_url).bearer_auth(token)),
         )
         .await;
         let (status, info) = info?;

@@ -1,23 +1,45 @@
-//! The one HTTP client for every provider call, and its adapter for the `oauth2` crate.
+//! The HTTP client for every provider call (one per thread), and its adapter for the
+//! `oauth2` crate.
 
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
+use thread_local::ThreadLocal;
 
 use super::ProviderError;
 
-/// Every provider call shares this client: one connection pool, one timeout
+/// Every provider call goes through these clients: one timeout
 /// (`PORTCULLIS_PROVIDER_TIMEOUT_MS`), and no redirects (a token endpoint that redirects
 /// is misconfigured, and following it could leak the code elsewhere).
-pub fn client(timeout_ms: u64) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_millis(timeout_ms.max(1)))
-        .connect_timeout(Duration::from_millis(timeout_ms.max(1)))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("TLS backend available")
+///
+/// Each thread has a client of its own. hyper drives a pooled connection on the runtime
+/// that opened it, and every actix worker is a runtime of its own: with one shared pool, a
+/// call from one worker would often wait for another, busy worker to move its bytes.
+/// (A thread that inherits the slot of one that ended finds that client's connections
+/// closed with their runtime, and the pool opens new ones.)
+pub struct ProviderHttp {
+    timeout: Duration,
+    per_thread: ThreadLocal<reqwest::Client>,
+}
+
+impl ProviderHttp {
+    pub fn new(timeout_ms: u64) -> Self {
+        Self { timeout: Duration::from_millis(timeout_ms.max(1)), per_thread: ThreadLocal::new() }
+    }
+
+    /// This thread's client (its connections are driven by this thread's runtime).
+    pub fn client(&self) -> &reqwest::Client {
+        self.per_thread.get_or(|| {
+            reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("TLS backend available")
+        })
+    }
 }
 
 /// A transport failure or a 5xx means the provider is unavailable, not that it refused.
@@ -133,7 +155,7 @@ type CodeClient = oauth2::Client<
 
 pub async fn exchange_code(
     provider: &str,
-    http: &reqwest::Client,
+    http: &ProviderHttp,
     exchange: CodeExchange<'_>,
 ) -> Result<ExchangedTokens, ProviderError> {
     use oauth2::TokenResponse as _;
@@ -152,7 +174,8 @@ pub async fn exchange_code(
     if let Some(verifier) = exchange.code_verifier {
         request = request.set_pkce_verifier(oauth2::PkceCodeVerifier::new(verifier.to_owned()));
     }
-    let response = request.request_async(&OAuthHttp(http)).await.map_err(|e| exchange_error(provider, e))?;
+    let response =
+        request.request_async(&OAuthHttp(http.client())).await.map_err(|e| exchange_error(provider, e))?;
     Ok(ExchangedTokens {
         access_token: response.access_token().secret().clone(),
         id_token: response.extra_fields().id_token.clone(),

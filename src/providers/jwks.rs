@@ -2,14 +2,14 @@
 //! token names a key we do not have (a rotation), at most once per `MIN_REFETCH`.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::DecodingKey;
 use tokio::sync::Mutex;
 
-use super::http::unavailable;
+use super::http::{unavailable, ProviderHttp};
 use super::ProviderError;
 
 /// Unknown `kid`s refetch at most this often, so garbage tokens cannot make us hammer
@@ -34,7 +34,7 @@ enum Lookup {
 pub struct JwksCache {
     provider: &'static str,
     url: String,
-    http: reqwest::Client,
+    http: Arc<ProviderHttp>,
     // Reads (every ID token) take only this lock, briefly.
     cached: RwLock<Option<Cached>>,
     // One fetch at a time; holds when an unknown kid last caused one.
@@ -42,7 +42,7 @@ pub struct JwksCache {
 }
 
 impl JwksCache {
-    pub fn new(provider: &'static str, url: String, http: reqwest::Client) -> Self {
+    pub fn new(provider: &'static str, url: String, http: Arc<ProviderHttp>) -> Self {
         Self { provider, url, http, cached: RwLock::new(None), fetching: Mutex::new(None) }
     }
 
@@ -94,7 +94,8 @@ impl JwksCache {
     }
 
     async fn fetch(&self) -> Result<Cached, ProviderError> {
-        let response = self.http.get(&self.url).send().await.map_err(|e| unavailable(self.provider, e))?;
+        let response =
+            self.http.client().get(&self.url).send().await.map_err(|e| unavailable(self.provider, e))?;
         if !response.status().is_success() {
             return Err(unavailable(self.provider, format!("keys answered {}", response.status())));
         }

@@ -105,7 +105,7 @@ pub struct Providers {
 
 impl Providers {
     pub fn new(settings: &ProviderSettings) -> Self {
-        let http = http::client(settings.timeout_ms);
+        let http = Arc::new(http::ProviderHttp::new(settings.timeout_ms));
         let mut all: Vec<Arc<dyn IdentityProvider>> = Vec::new();
         if let Some(google) = google::Google::new(settings, http.clone()) {
             all.push(Arc::new(google));
