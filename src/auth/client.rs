@@ -80,9 +80,12 @@ impl ClientCredentials {
         conn: &mut DbConnection,
         cache: &ClientCache,
     ) -> Result<Arc<Application>, ApiError> {
-        let app = cache
-            .find(conn, &self.client_id)?
-            .ok_or_else(|| self.failure("Unknown client or invalid client credentials."))?;
+        self.authenticate_found(cache.find(conn, &self.client_id)?)
+    }
+
+    /// `authenticate` against the application found by this client's id, if any.
+    pub fn authenticate_found(&self, found: Option<Arc<Application>>) -> Result<Arc<Application>, ApiError> {
+        let app = found.ok_or_else(|| self.failure("Unknown client or invalid client credentials."))?;
         self.check(app)
     }
 

@@ -12,8 +12,9 @@
 //! admin API) returns only once every server listening on the database has
 //! acknowledged it, or `ACK_TIMEOUT` has passed: longer than `FRESH` plus the ping
 //! interval, so a server whose listener stalled has stopped answering from memory by
-//! then. Either way "at once" holds across replicas and processes. SQLite has no way to hear another process's change, and its lookup
-//! costs microseconds, so there the cache stays off.
+//! then. Either way "at once" holds across replicas and processes. SQLite has no way to hear another process's change, so
+//! there this cache stays off and `stamped_clients` keeps entries that only a write
+//! transaction can confirm.
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl};
 
+use super::stamped_clients::StampedClients;
 use crate::config::DatabaseUrl;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -52,6 +54,8 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct ClientCache {
     inner: Mutex<Inner>,
+    /// SQLite's entries, confirmed by the write that relies on them.
+    stamped: Option<StampedClients>,
 }
 
 #[derive(Default)]
@@ -67,23 +71,24 @@ struct Inner {
 }
 
 impl ClientCache {
-    /// A cache that listens for changes on PostgreSQL, and one that never answers on
-    /// SQLite.
+    /// A cache that listens for changes on PostgreSQL; on SQLite one that never answers,
+    /// beside stamped entries.
     pub fn start(url: &DatabaseUrl) -> Arc<Self> {
+        let DatabaseUrl::Postgres(url) = url else {
+            return Arc::new(ClientCache { stamped: Some(StampedClients::default()), ..Default::default() });
+        };
         let cache = Arc::new(ClientCache::default());
-        if let DatabaseUrl::Postgres(url) = url {
-            // Connected before the server answers, so the cache serves from the first
-            // request; a database that is not up yet is retried by the thread.
-            let first = Listener::connect(url, CHANNEL, CACHE_NAME);
-            if let Ok(listener) = &first {
-                cache.set_live(listener.watch(), Instant::now());
-            }
-            let (url, weak) = (url.clone(), Arc::downgrade(&cache));
-            std::thread::Builder::new()
-                .name("client-cache".into())
-                .spawn(move || listen(&url, first, &weak))
-                .expect("spawning the client cache's listener");
+        // Connected before the server answers, so the cache serves from the first
+        // request; a database that is not up yet is retried by the thread.
+        let first = Listener::connect(url, CHANNEL, CACHE_NAME);
+        if let Ok(listener) = &first {
+            cache.set_live(listener.watch(), Instant::now());
         }
+        let (url, weak) = (url.clone(), Arc::downgrade(&cache));
+        std::thread::Builder::new()
+            .name("client-cache".into())
+            .spawn(move || listen(&url, first, &weak))
+            .expect("spawning the client cache's listener");
         cache
     }
 
@@ -111,6 +116,11 @@ impl ClientCache {
             }
         }
         Ok(found)
+    }
+
+    /// On SQLite, the applications a write job must confirm before relying on them.
+    pub fn stamped(&self) -> Option<&StampedClients> {
+        self.stamped.as_ref()
     }
 
     /// The application from memory alone, when the cache is live and holds it.

@@ -5,3 +5,4 @@ pub mod client;
 pub mod client_cache;
 pub mod client_ip;
 pub mod passwords;
+pub mod stamped_clients;

@@ -99,7 +99,8 @@ async fn convert(
     })?;
     // The client is checked before anything is sent to the provider.
     let grant = conversion.grant;
-    let app = authorized_client_now(state, client, grant).await?;
+    let authorized = authorized_client_now(state, client, grant).await?;
+    let app = &authorized.app;
     let credential = match (&conversion.token, &conversion.code) {
         (Some(token), _) => Credential::Token(token),
         (None, Some((code, redirect_uri, verifier))) => {
@@ -114,11 +115,12 @@ async fn convert(
     };
     let profile = provider.verify(credential, conversion.nonce.as_deref()).await?;
 
-    let issuer = state.issuer.clone();
+    let (issuer, clients) = (state.issuer.clone(), state.clients.clone());
     let sealed = social::seal_refresh_token(&state.secret_key, &profile);
     let (issued, user) = state
         .writes
         .run(move |conn| {
+            let app = authorized.confirm(conn, &clients)?;
             let admit = |user: &User| {
                 if !user.is_active {
                     return Err(ApiError::invalid_grant("The user account is disabled."));

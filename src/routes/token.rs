@@ -54,18 +54,61 @@ pub fn authorized_client(
     allowed(client.authenticate(conn, clients)?, grant)
 }
 
-/// `authorized_client` without a trip to the database pool when the cache holds the
-/// client (for grants whose next step is not a database write).
+/// A client authenticated ahead of a write job. `confirm`, in the job, makes it final.
+pub struct AuthorizedClient {
+    pub app: Arc<Application>,
+    /// Admitted by a stamped entry (SQLite): its version, and the credentials to
+    /// authenticate with again should `applications` have changed since.
+    provisional: Option<(i64, ClientCredentials)>,
+    grant: GrantType,
+}
+
+impl AuthorizedClient {
+    /// The application to issue for, inside the write that issues: a provisional
+    /// admission holds only if no change to `applications` came after its stamp.
+    pub fn confirm(
+        self,
+        conn: &mut DbConnection,
+        clients: &ClientCache,
+    ) -> Result<Arc<Application>, ApiError> {
+        let (Some((version, client)), Some(stamped)) = (self.provisional, clients.stamped()) else {
+            return Ok(self.app);
+        };
+        if stamped.unchanged_since(conn, version)? {
+            return Ok(self.app);
+        }
+        authorized_client(conn, clients, &client, self.grant)
+    }
+}
+
+/// `authorized_client` without a trip to the database pool when memory holds the
+/// client, for grants whose next step is a write job, which must `confirm` it.
 pub async fn authorized_client_now(
     state: &AppState,
     client: ClientCredentials,
     grant: GrantType,
-) -> Result<Arc<Application>, ApiError> {
+) -> Result<AuthorizedClient, ApiError> {
+    let settled = |app| AuthorizedClient { app, provisional: None, grant };
     if let Some(checked) = client.authenticate_cached(&state.clients) {
-        return allowed(checked?, grant);
+        return Ok(settled(allowed(checked?, grant)?));
+    }
+    if let Some(entry) = state.clients.stamped().and_then(|stamped| stamped.get(&client.client_id)) {
+        // A stamped entry only admits: a refusal may be its staleness (a secret just
+        // rotated, a grant just allowed), so the table decides those.
+        if let Ok(app) = client.authenticate_found(Some(entry.app)).and_then(|app| allowed(app, grant)) {
+            return Ok(AuthorizedClient { app, provisional: Some((entry.version, client)), grant });
+        }
     }
     let clients = state.clients.clone();
-    db::run(&state.pool, move |conn| authorized_client(conn, &clients, &client, grant)).await
+    let app = db::run(&state.pool, move |conn| match clients.stamped() {
+        Some(stamped) => {
+            let found = stamped.load(conn, &client.client_id)?.map(|entry| entry.app);
+            allowed(client.authenticate_found(found)?, grant)
+        }
+        None => authorized_client(conn, &clients, &client, grant),
+    })
+    .await?;
+    Ok(settled(app))
 }
 
 fn allowed(app: Arc<Application>, grant: GrantType) -> Result<Arc<Application>, ApiError> {

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::applications;
+use super::schema::{application_changes, applications};
 use super::Page;
 use crate::db::DbConnection;
 use crate::domain::{ClientType, GrantType};
@@ -77,6 +77,14 @@ impl Application {
             .select(Application::as_select())
             .get_result(c)
             .optional())
+    }
+
+    /// SQLite: the counter that every change to `applications` moves (migration 5).
+    pub fn changes_version(conn: &mut DbConnection) -> QueryResult<i64> {
+        on_backend!(conn, |c| application_changes::table
+            .find(1)
+            .select(application_changes::version)
+            .get_result(c))
     }
 
     pub fn insert(conn: &mut DbConnection, new: &NewApplication<'_>) -> QueryResult<Application> {

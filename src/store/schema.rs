@@ -35,6 +35,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// SQLite only: moved by triggers on every change to `applications` (migration 5).
+    application_changes (id) {
+        id -> BigInt,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     refresh_tokens (id) {
         id -> BigInt,
         token_hash -> Text,

@@ -58,6 +58,40 @@ async fn google_access_token(social: &Social, token: &str, aud: &str, sub: &str,
 }
 
 both_backends! {
+    // On SQLite the server admits a client it has seen from memory before the provider
+    // check, and the issuing write confirms that no process changed applications since.
+    async fn a_client_changed_by_another_process_is_refused_at_the_next_conversion(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let old = social_client(app);
+        let token = || sign(&google_claims("g-2002", "grace@example.com", true), &GOOD);
+        converted(app, &old, "google-oauth2", &token()).await;
+        converted(app, &old, "google-oauth2", &token()).await;
+
+        let output = app.cli(&["app", "rotate-secret", &old.id], None);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let printed = String::from_utf8(output.stdout).unwrap();
+        let secret = printed.trim().strip_prefix("client_secret: ").expect("secret printed").to_owned();
+        assert_oauth_error(convert(app, &old, "google-oauth2", &token()).await, 401, "invalid_client").await;
+        let new = TestClient { id: old.id.clone(), secret: Some(secret) };
+        converted(app, &new, "google-oauth2", &token()).await;
+        converted(app, &new, "google-oauth2", &token()).await;
+
+        // A change made straight in the database, as an operator's SQL shell would.
+        use diesel::prelude::*;
+        use portcullis::store::schema::applications;
+        let changed = diesel::update(applications::table.filter(applications::client_id.eq(&new.id)))
+            .set(applications::grant_types.eq("password"))
+            .execute(&mut app.db())
+            .unwrap();
+        assert_eq!(changed, 1);
+        assert_oauth_error(convert(app, &new, "google-oauth2", &token()).await, 400, "unauthorized_client").await;
+        assert_eq!(user_count(app), 1);
+    }
+}
+
+both_backends! {
     async fn google_id_token_creates_a_user_once_and_signs_it_in(backend) {
         let social = spawn_social(backend).await;
         let app = &social.app;
