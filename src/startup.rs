@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use actix_cors::Cors;
 use actix_web::dev::{Server, Service};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::client_cache::ClientCache;
@@ -129,7 +129,10 @@ impl Application {
                 })
                 .wrap(cors(&state.settings.cors_origins))
                 .wrap(TracingLogger::default())
-                .wrap(middleware::NormalizePath::trim())
+                .wrap_fn(|mut req, srv| {
+                    crate::clean_path::clean(&mut req);
+                    srv.call(req)
+                })
                 .configure(routes::configure)
                 .configure(crate::admin::configure)
                 .default_service(web::to(routes::not_found))

@@ -26,8 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(method_not_allowed)),
             )
             .route("/logout", web::post().to(authorize::logout))
-            .route("/login/{backend}", web::get().to(provider_login::start))
-            .route("/complete/{backend}", web::get().to(provider_login::complete))
             .route("/revoke-token", web::post().to(revoke::revoke_token))
             .route("/invalidate-sessions", web::post().to(revoke::invalidate_sessions))
             .route("/invalidate-refresh-tokens", web::post().to(revoke::invalidate_refresh_tokens))
@@ -37,12 +35,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/register", web::post().to(users::register))
             .route("/password", web::post().to(users::change_password))
             .route("/users", web::get().to(users::list))
-            .service(
-                web::resource(["/user", "/me"])
-                    .route(web::get().to(users::me))
-                    .route(web::patch().to(users::update_me))
-                    .default_service(web::to(method_not_allowed)),
-            ),
+            .service(me("/user"))
+            .service(me("/me"))
+            // Patterns with a parameter are matched by regex: after the plain paths.
+            .route("/login/{backend}", web::get().to(provider_login::start))
+            .route("/complete/{backend}", web::get().to(provider_login::complete)),
     )
     .route("/.well-known/oauth-authorization-server", web::get().to(discovery::metadata))
     .route("/.well-known/openid-configuration", web::get().to(discovery::metadata))
@@ -50,6 +47,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(health::metrics));
+}
+
+/// `/auth/user` and its alias: one plain path each, as a resource with two paths is
+/// matched by regex.
+fn me(path: &str) -> actix_web::Resource {
+    web::resource(path)
+        .route(web::get().to(users::me))
+        .route(web::patch().to(users::update_me))
+        .default_service(web::to(method_not_allowed))
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
