@@ -1,12 +1,13 @@
-//! SQLite: applications kept in memory, each stamped with the `application_changes`
-//! version it was read at (migration 5: triggers move that counter with every change to
-//! `applications`, whichever process makes it).
+//! SQLite: applications kept in memory, each with the `application_changes` stamp it
+//! was read at (migration 5: triggers replace that stamp with a random value on every
+//! change to `applications`, whichever process makes it).
 //!
 //! SQLite cannot tell a server that the CLI rotated a secret, so an entry is never the
-//! last word: it may admit a client before a write job (saving a trip to the blocking
-//! pool), and the job then checks in its own write transaction that the counter has not
-//! moved since the stamp, authenticating again from the table if it has. A grant is
-//! therefore never issued on a stale entry, and a refusal always comes from the table.
+//! last word: it may admit a client ahead of a write job (saving a trip to the blocking
+//! pool), and the job then checks in its own write transaction that the stamp is still
+//! the one the application was read at, authenticating again from the table if not. A
+//! grant is therefore never issued on a stale entry, and a refusal always comes from
+//! the table.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +23,13 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Clone)]
 pub struct Stamped {
     pub app: Arc<Application>,
-    pub version: i64,
+    pub stamp: i64,
+}
+
+/// What `load` read: the application, if any, and the stamp to confirm it against.
+pub struct Loaded {
+    pub app: Option<Arc<Application>>,
+    pub stamp: Option<i64>,
 }
 
 #[derive(Default)]
@@ -32,43 +39,44 @@ pub struct StampedClients {
 
 #[derive(Default)]
 struct Inner {
-    /// The newest version this server has read; entries stamped before it are dropped.
-    newest: i64,
+    /// The stamp read last; only entries read at it are handed out.
+    current: Option<i64>,
     entries: HashMap<String, Stamped>,
 }
 
 impl StampedClients {
-    /// The entry for `client_id`, if it was read at the newest version seen.
+    /// The entry for `client_id`, if it was read at the stamp read last.
     pub fn get(&self, client_id: &str) -> Option<Stamped> {
         let inner = self.lock();
-        inner.entries.get(client_id).filter(|entry| entry.version == inner.newest).cloned()
+        let entry = inner.entries.get(client_id)?;
+        (Some(entry.stamp) == inner.current).then(|| entry.clone())
     }
 
-    /// Reads the application and keeps it. The version is read first: whatever change
-    /// lands between the two reads, the row is at least as new as its stamp.
-    pub fn load(&self, conn: &mut DbConnection, client_id: &str) -> QueryResult<Option<Stamped>> {
-        let version = Application::changes_version(conn)?;
-        let Some(app) = Application::find_by_client_id(conn, client_id)? else {
-            return Ok(None);
-        };
-        let entry = Stamped { app: Arc::new(app), version };
-        let mut inner = self.lock();
-        observe(&mut inner, version);
-        if version == inner.newest {
+    /// Reads the application and keeps it. The stamp is read first: whatever change
+    /// lands between the two reads, the row is at least as new as its stamp, and a
+    /// stamp that changed fails its confirmation.
+    pub fn load(&self, conn: &mut DbConnection, client_id: &str) -> QueryResult<Loaded> {
+        let stamp = Application::changes_stamp(conn)?;
+        let app = Application::find_by_client_id(conn, client_id)?.map(Arc::new);
+        if let (Some(app), Some(stamp)) = (&app, stamp) {
+            let mut inner = self.lock();
+            observe(&mut inner, stamp);
             if inner.entries.len() >= MAX_ENTRIES {
                 inner.entries.clear();
             }
-            inner.entries.insert(client_id.to_owned(), entry.clone());
+            inner.entries.insert(client_id.to_owned(), Stamped { app: app.clone(), stamp });
         }
-        Ok(Some(entry))
+        Ok(Loaded { app, stamp })
     }
 
-    /// Whether `applications` is unchanged since `version`. Read in the caller's write
+    /// Whether `applications` is unchanged since `stamp`. Read in the caller's write
     /// transaction, no change can land between this answer and the caller's write.
-    pub fn unchanged_since(&self, conn: &mut DbConnection, version: i64) -> QueryResult<bool> {
-        let now = Application::changes_version(conn)?;
-        observe(&mut self.lock(), now);
-        Ok(now == version)
+    pub fn unchanged_since(&self, conn: &mut DbConnection, stamp: Option<i64>) -> QueryResult<bool> {
+        let now = Application::changes_stamp(conn)?;
+        if let Some(now) = now {
+            observe(&mut self.lock(), now);
+        }
+        Ok(now.is_some() && now == stamp)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -77,9 +85,12 @@ impl StampedClients {
     }
 }
 
-fn observe(inner: &mut Inner, version: i64) {
-    if version > inner.newest {
-        inner.newest = version;
-        inner.entries.clear();
+/// A stamp other than the last one read means a change (or a read racing one): the
+/// entries read at other stamps are dropped. Should a late reader bring back an older
+/// stamp, its entries are handed out again, and their confirmation sends the job to the table.
+fn observe(inner: &mut Inner, stamp: i64) {
+    if inner.current != Some(stamp) {
+        inner.current = Some(stamp);
+        inner.entries.retain(|_, entry| entry.stamp == stamp);
     }
 }

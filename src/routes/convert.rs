@@ -14,7 +14,7 @@ use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::providers::Credential;
-use crate::routes::token::{authorized_client_now, user_scope};
+use crate::routes::token::{authorized_client_now, user_scope, Needs};
 use crate::social;
 use crate::state::AppState;
 use crate::store::applications::Application;
@@ -99,16 +99,11 @@ async fn convert(
     })?;
     // The client is checked before anything is sent to the provider.
     let grant = conversion.grant;
-    let authorized = authorized_client_now(state, client, grant).await?;
-    let app = &authorized.app;
+    let redirect_uri = conversion.code.as_ref().map(|(_, uri, _)| uri.clone());
+    let authorized = authorized_client_now(state, client, Needs { grant, redirect_uri }).await?;
     let credential = match (&conversion.token, &conversion.code) {
         (Some(token), _) => Credential::Token(token),
         (None, Some((code, redirect_uri, verifier))) => {
-            if !app.redirect_uri_list().contains(&redirect_uri.as_str()) {
-                return Err(ApiError::invalid_request(
-                    "redirect_uri is not registered for this application.",
-                ));
-            }
             Credential::Code { code, redirect_uri, code_verifier: verifier.as_deref() }
         }
         (None, None) => return Err(ApiError::invalid_request("The 'token' parameter is required.")),

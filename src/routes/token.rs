@@ -54,30 +54,52 @@ pub fn authorized_client(
     allowed(client.authenticate(conn, clients)?, grant)
 }
 
+/// What a client must be allowed: the grant, and the redirect URI of a code it brings.
+#[derive(Clone)]
+pub struct Needs {
+    pub grant: GrantType,
+    pub redirect_uri: Option<String>,
+}
+
+impl Needs {
+    fn check(&self, app: Arc<Application>) -> Result<Arc<Application>, ApiError> {
+        let app = allowed(app, self.grant)?;
+        if let Some(uri) = &self.redirect_uri {
+            if !app.redirect_uri_list().contains(&uri.as_str()) {
+                return Err(ApiError::invalid_request(
+                    "redirect_uri is not registered for this application.",
+                ));
+            }
+        }
+        Ok(app)
+    }
+}
+
 /// A client authenticated ahead of a write job. `confirm`, in the job, makes it final.
 pub struct AuthorizedClient {
     pub app: Arc<Application>,
-    /// Admitted by a stamped entry (SQLite): its version, and the credentials to
-    /// authenticate with again should `applications` have changed since.
-    provisional: Option<(i64, ClientCredentials)>,
-    grant: GrantType,
+    /// On SQLite: the stamp the application was read at (`None` when the database has
+    /// none, and then nothing confirms it), and the credentials to authenticate with
+    /// again should `applications` have changed since.
+    recheck: Option<(Option<i64>, ClientCredentials)>,
+    needs: Needs,
 }
 
 impl AuthorizedClient {
-    /// The application to issue for, inside the write that issues: a provisional
-    /// admission holds only if no change to `applications` came after its stamp.
+    /// The application to issue for, inside the write that issues: an application read
+    /// earlier (from memory or not) holds only if `applications` is unchanged since.
     pub fn confirm(
         self,
         conn: &mut DbConnection,
         clients: &ClientCache,
     ) -> Result<Arc<Application>, ApiError> {
-        let (Some((version, client)), Some(stamped)) = (self.provisional, clients.stamped()) else {
+        let (Some((stamp, client)), Some(stamped)) = (self.recheck, clients.stamped()) else {
             return Ok(self.app);
         };
-        if stamped.unchanged_since(conn, version)? {
+        if stamped.unchanged_since(conn, stamp)? {
             return Ok(self.app);
         }
-        authorized_client(conn, clients, &client, self.grant)
+        self.needs.check(client.authenticate(conn, clients)?)
     }
 }
 
@@ -86,29 +108,29 @@ impl AuthorizedClient {
 pub async fn authorized_client_now(
     state: &AppState,
     client: ClientCredentials,
-    grant: GrantType,
+    needs: Needs,
 ) -> Result<AuthorizedClient, ApiError> {
-    let settled = |app| AuthorizedClient { app, provisional: None, grant };
     if let Some(checked) = client.authenticate_cached(&state.clients) {
-        return Ok(settled(allowed(checked?, grant)?));
+        return Ok(AuthorizedClient { app: needs.check(checked?)?, recheck: None, needs });
     }
     if let Some(entry) = state.clients.stamped().and_then(|stamped| stamped.get(&client.client_id)) {
         // A stamped entry only admits: a refusal may be its staleness (a secret just
-        // rotated, a grant just allowed), so the table decides those.
-        if let Ok(app) = client.authenticate_found(Some(entry.app)).and_then(|app| allowed(app, grant)) {
-            return Ok(AuthorizedClient { app, provisional: Some((entry.version, client)), grant });
+        // rotated, a grant or redirect URI just added), so the table decides those.
+        if let Ok(app) = client.authenticate_found(Some(entry.app)).and_then(|app| needs.check(app)) {
+            return Ok(AuthorizedClient { app, recheck: Some((Some(entry.stamp), client)), needs });
         }
     }
     let clients = state.clients.clone();
-    let app = db::run(&state.pool, move |conn| match clients.stamped() {
-        Some(stamped) => {
-            let found = stamped.load(conn, &client.client_id)?.map(|entry| entry.app);
-            allowed(client.authenticate_found(found)?, grant)
-        }
-        None => authorized_client(conn, &clients, &client, grant),
+    db::run(&state.pool, move |conn| {
+        let Some(stamped) = clients.stamped() else {
+            let app = needs.check(client.authenticate(conn, &clients)?)?;
+            return Ok(AuthorizedClient { app, recheck: None, needs });
+        };
+        let loaded = stamped.load(conn, &client.client_id)?;
+        let app = needs.check(client.authenticate_found(loaded.app)?)?;
+        Ok(AuthorizedClient { app, recheck: Some((loaded.stamp, client)), needs })
     })
-    .await?;
-    Ok(settled(app))
+    .await
 }
 
 fn allowed(app: Arc<Application>, grant: GrantType) -> Result<Arc<Application>, ApiError> {

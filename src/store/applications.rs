@@ -79,12 +79,14 @@ impl Application {
             .optional())
     }
 
-    /// SQLite: the counter that every change to `applications` moves (migration 5).
-    pub fn changes_version(conn: &mut DbConnection) -> QueryResult<i64> {
+    /// SQLite: the stamp that every change to `applications` replaces (migration 5);
+    /// `None` if its row is gone, and then nothing can be confirmed against it.
+    pub fn changes_stamp(conn: &mut DbConnection) -> QueryResult<Option<i64>> {
         on_backend!(conn, |c| application_changes::table
             .find(1)
-            .select(application_changes::version)
-            .get_result(c))
+            .select(application_changes::stamp)
+            .get_result(c)
+            .optional())
     }
 
     pub fn insert(conn: &mut DbConnection, new: &NewApplication<'_>) -> QueryResult<Application> {

@@ -35,10 +35,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// SQLite only: moved by triggers on every change to `applications` (migration 5).
+    /// SQLite only: a random stamp that triggers replace on every change to
+    /// `applications` (migration 5).
     application_changes (id) {
         id -> BigInt,
-        version -> BigInt,
+        stamp -> BigInt,
     }
 }
 

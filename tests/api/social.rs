@@ -76,22 +76,31 @@ both_backends! {
         assert_oauth_error(convert(app, &old, "google-oauth2", &token()).await, 401, "invalid_client").await;
         let new = TestClient { id: old.id.clone(), secret: Some(secret) };
         converted(app, &new, "google-oauth2", &token()).await;
-        converted(app, &new, "google-oauth2", &token()).await;
 
-        // A change made straight in the database, as an operator's SQL shell would.
+        // Changes made straight in the database, as an operator's SQL shell would: the
+        // redirect URI of a code, then the grant, checked again in the issuing write.
         use diesel::prelude::*;
         use portcullis::store::schema::applications;
-        let changed = diesel::update(applications::table.filter(applications::client_id.eq(&new.id)))
-            .set(applications::grant_types.eq("password"))
-            .execute(&mut app.db())
-            .unwrap();
-        assert_eq!(changed, 1);
+        let row = || applications::table.filter(applications::client_id.eq(&new.id));
+        Mock::given(method("POST")).and(path("/google/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "ya29.from-code", "token_type": "Bearer", "expires_in": 3599, "id_token": token() })))
+            .mount(&social.providers).await;
+        let mut with_code = new.body();
+        with_code.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()),
+            ("code", "google-code".to_owned()), ("redirect_uri", "http://localhost:3000/callback".to_owned())]);
+        assert_eq!(app.post_form("/auth/convert-token", &with_code).await.status(), 200);
+        let moved = diesel::update(row()).set(applications::redirect_uris.eq("http://localhost:3000/elsewhere"));
+        assert_eq!(moved.execute(&mut app.db()).unwrap(), 1);
+        assert_oauth_error(app.post_form("/auth/convert-token", &with_code).await, 400, "invalid_request").await;
+
+        converted(app, &new, "google-oauth2", &token()).await;
+        let narrowed = diesel::update(row()).set(applications::grant_types.eq("password"));
+        assert_eq!(narrowed.execute(&mut app.db()).unwrap(), 1);
         assert_oauth_error(convert(app, &new, "google-oauth2", &token()).await, 400, "unauthorized_client").await;
         assert_eq!(user_count(app), 1);
     }
-}
 
-both_backends! {
     async fn google_id_token_creates_a_user_once_and_signs_it_in(backend) {
         let social = spawn_social(backend).await;
         let app = &social.app;
