@@ -1,6 +1,5 @@
 //! The connection pool: SQLite or PostgreSQL, chosen at run time from `DATABASE_URL`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -9,9 +8,9 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use tokio::sync::Semaphore;
 
 use crate::config::DatabaseUrl;
+use crate::db_threads::DbThreads;
 use crate::error::ApiError;
 
 /// One connection type for both backends, so every query is written once.
@@ -36,18 +35,16 @@ macro_rules! on_backend {
     };
 }
 
-/// The connections, and a first-come-first-served gate in front of them.
+/// The connections, and the threads that use them (`db_threads`), which take work in
+/// arrival order.
 ///
-/// Why the gate: without it every waiting request parks a blocking thread on r2d2's
-/// condition variable, and whichever thread wakes first takes a returned connection,
-/// so some requests wait many turns (p99 34 ms against a 12 ms median with 64 clients
-/// on PostgreSQL). Tokio's semaphore queues in arrival order; with twice as many
-/// permits as connections, a connection handed back finds a thread already waiting
-/// for it, so the pool never idles between jobs.
+/// Why in arrival order: when every waiting request parked a thread on r2d2's condition
+/// variable, whichever thread woke first took a returned connection, so some requests
+/// waited many turns (p99 34 ms against a 12 ms median with 64 clients on PostgreSQL).
 #[derive(Clone)]
 pub struct DbPool {
     connections: r2d2::Pool<Manager>,
-    gate: Arc<Semaphore>,
+    threads: DbThreads,
 }
 
 impl DbPool {
@@ -127,7 +124,8 @@ pub fn pool(url: &DatabaseUrl, size: u32) -> DbPool {
         .connection_timeout(Duration::from_secs(5))
         .test_on_check_out(false)
         .build_unchecked(Manager { url: url.clone() });
-    DbPool { connections, gate: Arc::new(Semaphore::new(size as usize * 2)) }
+    let threads = DbThreads::start(&connections, size);
+    DbPool { connections, threads }
 }
 
 /// Applies every pending migration of the connection's backend.
@@ -143,19 +141,13 @@ pub fn migrate(conn: &mut DbConnection) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs blocking database work on actix's thread pool with a pooled connection.
+/// Runs blocking database work on one of the pool's threads with a pooled connection.
 pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let _turn = pool.gate.acquire().await.map_err(|_| ApiError::internal("the pool's gate closed"))?;
-    let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
-    })
-    .await?
+    pool.threads.run(work).await
 }
 
 /// A transaction whose first statement takes SQLite's write lock. SQLite's default

@@ -7,6 +7,7 @@ pub mod clean_path;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod db_threads;
 pub mod domain;
 pub mod error;
 pub mod group_commit;
