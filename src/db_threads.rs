@@ -47,6 +47,11 @@ impl DbThreads {
     {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |connections| {
+            // The request went away while this waited its turn (its client gave up):
+            // neither its reads nor its writes are wanted any more.
+            if answer.is_closed() {
+                return;
+            }
             let result = match connections.get() {
                 Ok(mut conn) => work(&mut conn),
                 Err(error) => Err(error.into()),
@@ -74,20 +79,57 @@ fn serve(jobs: &Mutex<mpsc::Receiver<Job>>, connections: &Pool<Manager>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+
     use diesel::connection::SimpleConnection;
 
     use crate::config::DatabaseUrl;
-    use crate::db;
+    use crate::db::{self, DbPool};
+
+    fn one_thread_pool(dir: &tempfile::TempDir) -> DbPool {
+        db::pool(&DatabaseUrl::Sqlite(dir.path().join("threads.db").display().to_string()), 1)
+    }
 
     #[tokio::test]
     async fn a_panicking_job_loses_its_answer_but_not_its_thread() {
         let dir = tempfile::tempdir().unwrap();
-        let url = DatabaseUrl::Sqlite(dir.path().join("threads.db").display().to_string());
-        let pool = db::pool(&url, 1);
+        let pool = one_thread_pool(&dir);
         let panicked = db::run(&pool, |_| -> Result<(), _> { panic!("a bug in a job") }).await;
         assert!(panicked.is_err());
         // The one thread is still there to take the next job.
         let answer = db::run(&pool, |conn| Ok(conn.batch_execute("SELECT 1").is_ok())).await;
         assert!(answer.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_request_went_away_while_queued_does_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = one_thread_pool(&dir);
+        // Keep the one thread busy until released.
+        let (started, has_started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let mut busy = Box::pin(db::run(&pool, move |_| {
+            started.send(()).unwrap();
+            released.recv().unwrap();
+            Ok(())
+        }));
+        assert!(futures::poll!(busy.as_mut()).is_pending());
+        has_started.recv().unwrap();
+
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let mut abandoned = Box::pin(db::run(&pool, move |_| {
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        }));
+        assert!(futures::poll!(abandoned.as_mut()).is_pending());
+        drop(abandoned);
+
+        release.send(()).unwrap();
+        busy.await.unwrap();
+        // Jobs run in arrival order: once this one has run, the abandoned one had its turn.
+        db::run(&pool, |_| Ok(())).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
     }
 }
