@@ -1,11 +1,11 @@
 //! Google: access tokens via tokeninfo + userinfo, ID tokens verified locally, and
 //! authorization codes exchanged with our client secret.
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
 use serde_json::Value;
-
-use std::sync::Arc;
 
 use super::http::{self, ProviderHttp};
 use super::id_token::IdTokenVerifier;
