@@ -63,7 +63,7 @@ def main():
         name = "SQLite" if backend == "sqlite" else "PostgreSQL"
         out.append(f"## {name}\n")
         out.append("| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | server peak RSS MB "
-                   "| CPU us/request: machine, server | target | met |")
+                   "| CPU us/request: machine, server, database | target | met |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for r in results:
             scenario = r["scenario"]
@@ -82,15 +82,18 @@ def main():
             cpu = ""
             if r.get("cpu_us_per_request") is not None:
                 cpu = f"{r['cpu_us_per_request']:.0f}, {r.get('server_cpu_us_per_request') or 0:.0f}"
+                if r.get("database_cpu_us_per_request") is not None:
+                    cpu += f", {r['database_cpu_us_per_request']:.0f}"
             out.append(f"| {scenario} | {r['rps']:.0f} | {r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | "
                        f"{r['errors']} | {r.get('peak_rss_mb') or ''} | {cpu} | {target} | {met} |")
         idle = results[0].get("idle_rss_mb")
         if idle:
             out.append(f"\nIdle server RSS before the first scenario: {idle} MB (target: under 40 MB).")
         out.append("")
-    out.append("CPU per request is the machine's busy time (every core, the driver and PostgreSQL included) "
-               "and the server process's own, over the measured window, divided by the requests: it moves "
-               "less than throughput when the machine's speed drifts.\n")
+    out.append("CPU per request is the machine's busy time (every core, the driver and PostgreSQL included), "
+               "the server process's own and, for PostgreSQL, that of all its processes, over the measured "
+               "window, divided by the requests: it moves less than throughput when the machine's speed "
+               "drifts.\n")
     notes = os.path.join(os.path.dirname(__file__), "notes.md")
     if os.path.exists(notes):
         out.append(open(notes).read())

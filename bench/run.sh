@@ -87,6 +87,7 @@ for backend in $backends; do
         --user bench@example.com --password "load test passphrase 1" --concurrency "$concurrency"
         --duration "$duration" --scenario "$scenarios" --server-pid "$server_pid" --label "$backend" --fake-providers "127.0.0.1:$fake_port")
   [ "$backend" = "${backends%% *}" ] && args+=(--argon2-reference)
+  [ "$backend" = postgres ] && args+=(--database-process postgres)
   [ "$smoke" = 1 ] && args+=(--fail-on-errors)
   "$bin/portcullis-bench" "${args[@]}" | tee -a "$results"
 

@@ -51,6 +51,10 @@ struct Args {
     /// The server's pid, to report its peak resident memory during each scenario.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The command name of a database server on this machine (e.g. `postgres`), to report
+    /// the CPU its processes spend per request.
+    #[arg(long)]
+    database_process: Option<String>,
     /// A label copied into every output line (e.g. the backend).
     #[arg(long, default_value = "")]
     label: String,
@@ -208,7 +212,7 @@ async fn run_scenario(ctx: Arc<Ctx>, scenario: &'static str) -> Result<Value, St
     let idle_rss = ctx.args.server_pid.and_then(rss_mb);
     let peak = Arc::new(Mutex::new(idle_rss.unwrap_or(0.0)));
     let started = Instant::now();
-    let cpu_before = CpuTicks::now(ctx.args.server_pid);
+    let cpu_before = CpuTicks::now(ctx.args.server_pid, ctx.args.database_process.as_deref());
     let deadline = started + Duration::from_secs_f64(ctx.args.duration);
     let sampler = ctx.args.server_pid.map(|pid| {
         let peak = peak.clone();
@@ -259,7 +263,7 @@ async fn run_scenario(ctx: Arc<Ctx>, scenario: &'static str) -> Result<Value, St
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = CpuTicks::now(ctx.args.server_pid);
+    let cpu_after = CpuTicks::now(ctx.args.server_pid, ctx.args.database_process.as_deref());
     if let Some(sampler) = sampler {
         let _ = sampler.await;
     }
@@ -282,6 +286,7 @@ async fn run_scenario(ctx: Arc<Ctx>, scenario: &'static str) -> Result<Value, St
         "cpu_us_per_request": cpu(|t| Some(t.machine)),
         "server_cpu_us_per_request": cpu(|t| t.server),
         "driver_cpu_us_per_request": cpu(|t| t.driver),
+        "database_cpu_us_per_request": cpu(|t| t.database),
         "idle_rss_mb": idle_rss.map(round),
         "peak_rss_mb": ctx.args.server_pid.map(|_| peak.try_lock().map(|p| round(*p)).unwrap_or(0.0)),
     }))
