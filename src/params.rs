@@ -59,8 +59,8 @@ impl Params {
             return Self::parse_json(body);
         }
         if mime.is_empty() || mime == "application/x-www-form-urlencoded" || mime == "text/plain" {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-                .map_err(|_| ApiError::invalid_request("The form body could not be parsed."))?;
+            let pairs = decode_form(body)
+                .ok_or_else(|| ApiError::invalid_request("The form body is not UTF-8 once decoded."))?;
             return Ok(Self::from_pairs(pairs));
         }
         Err(ApiError::invalid_request(
@@ -89,6 +89,25 @@ impl Params {
         }
         Ok(Self(params))
     }
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` body, or `None` when a key or
+/// value is not UTF-8 once percent-decoded. Decoders that replace invalid bytes with
+/// U+FFFD would make two different passwords of invalid bytes compare equal.
+pub fn decode_form(body: &[u8]) -> Option<Vec<(String, String)>> {
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(at) => Some((decode_component(&pair[..at])?, decode_component(&pair[at + 1..])?)),
+            None => Some((decode_component(pair)?, String::new())),
+        })
+        .collect()
+}
+
+/// One form-encoded key or value: `+` is a space, `%XX` a byte, and the result must be UTF-8.
+pub fn decode_component(raw: &[u8]) -> Option<String> {
+    let spaced: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    percent_encoding::percent_decode(&spaced).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 impl FromRequest for Params {
@@ -149,6 +168,17 @@ mod tests {
         assert_eq!(p.get("b"), Some("true"));
         assert_eq!(p.get("c"), None);
         assert_eq!(p.get("d"), Some("read write"));
+    }
+
+    #[test]
+    fn forms_decode_plus_and_percent_but_refuse_what_is_not_utf8() {
+        let p = Params::parse("", b"a=x+y%2Bz&b&&c=%C3%A9").unwrap();
+        assert_eq!(p.raw("a"), Some("x y+z"));
+        assert_eq!(p.raw("b"), Some(""));
+        assert_eq!(p.get("c"), Some("\u{e9}"));
+        assert!(Params::parse("", b"password=%ff%ff").is_err());
+        assert!(Params::parse("", b"password=ok&%fe=1").is_err());
+        assert!(Params::parse("", b"password=\xff").is_err());
     }
 
     #[test]

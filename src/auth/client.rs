@@ -128,13 +128,8 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiE
     if text.contains('\0') {
         return Err(malformed());
     }
-    let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    let (id, secret) = (decode(id), decode(secret));
+    let decode = |s: &str| crate::params::decode_component(s.as_bytes()).ok_or_else(malformed);
+    let (id, secret) = (decode(id)?, decode(secret)?);
     if id.contains('\0') || secret.contains('\0') {
         return Err(malformed());
     }
@@ -154,6 +149,11 @@ mod tests {
         assert_eq!(creds.client_id, "my app");
         assert_eq!(creds.secret.unwrap().expose_secret(), "s:cret");
         assert!(creds.via_basic);
+
+        // Decoded strictly: invalid bytes are refused, not turned into U+FFFD.
+        let header = format!("Basic {}", STANDARD.encode("app:%ff%fe"));
+        let req = TestRequest::default().insert_header((header::AUTHORIZATION, header)).to_http_request();
+        assert!(ClientCredentials::from_request(&req, &Params::default()).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{assert_oauth_error, spawn_app, TestApp};
 
 const POST_ENDPOINTS: [&str; 9] = [
     "/auth/token",
@@ -63,6 +63,32 @@ both_backends! {
                 assert_client_error(&app, path, content_type, body.clone(), Some("garbage.token.here")).await;
             }
         }
+    }
+
+    // A lossy decoder turns every invalid byte into U+FFFD, so a password of nine such
+    // bytes would match any other nine.
+    async fn form_values_that_are_not_utf8_are_refused_not_replaced(backend) {
+        let app = spawn_app(backend).await;
+        let form = "application/x-www-form-urlencoded";
+        let register = b"email=bytes%40example.com&password=%ff%ff%ff%ff%ff%ff%ff%ff%ff".to_vec();
+        let response =
+            app.http.post(app.url("/auth/register")).header("content-type", form).body(register).send().await.unwrap();
+        assert_oauth_error(response, 400, "invalid_request").await;
+
+        app.create_user("bytes@example.com", "\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}").await;
+        let client = app.confidential_client();
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in client.body() {
+            body.append_pair(key, &value);
+        }
+        let sign_in = format!(
+            "{}&grant_type=password&username=bytes%40example.com&password=%fe%fe%fe%fe%fe%fe%fe%fe%fe",
+            body.finish()
+        );
+        let response =
+            app.http.post(app.url("/auth/token")).header("content-type", form).body(sign_in).send().await.unwrap();
+        assert_oauth_error(response, 400, "invalid_request").await;
+        app.password_grant(&client, "bytes@example.com", &"\u{fffd}".repeat(9)).await;
     }
 
     async fn bodies_over_64_kib_are_413(backend) {
