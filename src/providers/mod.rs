@@ -33,6 +33,31 @@ pub struct Profile {
     pub refresh_token: Option<secrecy::SecretString>,
 }
 
+/// Longest first or last name kept, as sign-up allows.
+const NAME_MAX: usize = 150;
+
+impl Profile {
+    /// The profile as the rest of the server may store it. A provider's answer is
+    /// checked like a user's input: a user id must be plain text (PostgreSQL refuses
+    /// NUL, and the id keys the link), an email that sign-up would refuse is dropped
+    /// rather than stored or matched, and names lose control characters and are cut
+    /// to sign-up's length.
+    pub fn checked(mut self) -> Result<Profile, ProviderError> {
+        let plain = |s: &str| !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control);
+        if !plain(&self.uid) {
+            return Err(ProviderError::Rejected("The provider's answer has no usable user id.".into()));
+        }
+        if self.email.as_deref().is_some_and(|e| crate::domain::Email::parse(e).is_err()) {
+            self.email = None;
+            self.email_verified = false;
+        }
+        let tidy = |name: &str| name.chars().filter(|c| !c.is_control()).take(NAME_MAX).collect::<String>();
+        self.first_name = tidy(&self.first_name);
+        self.last_name = tidy(&self.last_name);
+        Ok(self)
+    }
+}
+
 /// How to send a browser to a provider's own sign-in page (SPEC §6).
 pub struct RedirectSignIn<'a> {
     /// The name on the "Continue with ..." link.

@@ -108,7 +108,7 @@ async fn convert(
         }
         (None, None) => return Err(ApiError::invalid_request("The 'token' parameter is required.")),
     };
-    let profile = provider.verify(credential, conversion.nonce.as_deref()).await?;
+    let profile = provider.verify(credential, conversion.nonce.as_deref()).await?.checked()?;
 
     let (issuer, clients) = (state.issuer.clone(), state.clients.clone());
     let sealed = social::seal_refresh_token(&state.secret_key, &profile);

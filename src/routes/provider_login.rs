@@ -17,7 +17,7 @@ use crate::browser::session::Browser;
 use crate::db;
 use crate::error::ApiError;
 use crate::providers::http::{self, AuthorizeRequest};
-use crate::providers::{Credential, IdentityProvider};
+use crate::providers::{Credential, IdentityProvider, Profile};
 use crate::routes::authorize::{query_value, sign_in_page};
 use crate::social;
 use crate::state::AppState;
@@ -163,7 +163,7 @@ pub async fn complete(
         redirect_uri: &redirect_uri,
         code_verifier: login.code_verifier.as_deref(),
     };
-    let profile = match provider.verify(credential, login.nonce.as_deref()).await {
+    let profile = match provider.verify(credential, login.nonce.as_deref()).await.and_then(Profile::checked) {
         Ok(profile) => profile,
         Err(error) => {
             tracing::warn!(backend = %backend, %error, "provider sign-in failed");

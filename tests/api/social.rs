@@ -325,6 +325,24 @@ both_backends! {
         assert_eq!(body["user"]["last_name"], "Mail");
     }
 
+    // A provider's answer is checked like a user's input: PostgreSQL cannot store NUL,
+    // and sign-up would refuse such an email or a 10,000-character name.
+    async fn provider_profiles_are_stored_only_as_sign_up_would_accept_them(backend) {
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        let client = social_client(app);
+        let long = "N".repeat(10_000);
+        facebook_says(&social, "EAAB-odd", FACEBOOK_APP_ID,
+            json!({ "id": "fb-odd", "email": "a\u{0}b@example.com", "first_name": long, "last_name": "\u{0}Lovelace\u{7}" })).await;
+        let body = converted(app, &client, "facebook", "EAAB-odd").await;
+        assert!(body["user"]["email"].is_null(), "{body}");
+        assert_eq!(body["user"]["first_name"], "N".repeat(150));
+        assert_eq!(body["user"]["last_name"], "Lovelace");
+        facebook_says(&social, "EAAB-bad-id", FACEBOOK_APP_ID, json!({ "id": "fb-\u{0}", "email": "ok@example.com" })).await;
+        assert_oauth_error(convert(app, &client, "facebook", "EAAB-bad-id").await, 400, "invalid_grant").await;
+        assert_eq!(user_count(app), 1);
+    }
+
     async fn apple_id_token_with_string_email_verified_signs_in(backend) {
         let social = spawn_social(backend).await;
         let app = &social.app;
