@@ -6,7 +6,7 @@ use diesel::Connection;
 use serde::Serialize;
 
 use super::staff::Staff;
-use super::{audit_admin, flag, list_param, Listing, PageQuery};
+use super::{audit_admin, flag, list_param, uri_list_param, Listing, PageQuery};
 use crate::auth::client_cache::change_applications;
 use crate::domain::{ClientType, GrantType};
 use crate::error::ApiError;
@@ -80,7 +80,7 @@ pub async fn create(
         name: params.require("name")?.to_owned(),
         client_type,
         grant_types: grants(&params)?.unwrap_or_default(),
-        redirect_uris: list_param(&params, "redirect_uris").unwrap_or_default(),
+        redirect_uris: uri_list_param(&params, "redirect_uris").unwrap_or_default(),
         skip_authorization: flag(&params, "skip_authorization")?.unwrap_or(false),
         owner_id: Some(staff.user.id),
     };
@@ -130,7 +130,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let client_id = client_id.into_inner();
     let grant_types = grants(&params)?;
-    let redirect_uris = list_param(&params, "redirect_uris");
+    let redirect_uris = uri_list_param(&params, "redirect_uris");
     let skip_authorization = flag(&params, "skip_authorization")?;
     let name = params.get("name").map(str::to_owned);
     let new_type = params.get("client_type").map(|t| ClientType::parse(t).map_err(ApiError::InvalidRequest));

@@ -71,8 +71,18 @@ impl PageQuery {
 /// A list given as a JSON array (joined by `Params`) or as a space- or comma-separated
 /// string; present but empty means the empty list.
 pub fn list_param(params: &Params, key: &str) -> Option<Vec<String>> {
+    split_param(params, key, &[' ', ',', '\n'])
+}
+
+/// A list of URIs: split on whitespace only, since a comma is legal inside a URI (a
+/// JSON array's items are joined with spaces, so `["https://a/cb?x=1,2"]` stays one).
+pub fn uri_list_param(params: &Params, key: &str) -> Option<Vec<String>> {
+    split_param(params, key, &[' ', '\n'])
+}
+
+fn split_param(params: &Params, key: &str, separators: &[char]) -> Option<Vec<String>> {
     params.raw(key).map(|raw| {
-        raw.split([' ', ',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        raw.split(separators).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
     })
 }
 

@@ -177,6 +177,21 @@ both_backends! {
         assert_eq!(listing["total"], 0);
     }
 
+    // A comma is legal inside a URI, so it must not split one registered URI into two:
+    // `?next=1,https://evil.example/cb` would otherwise register the second as its own.
+    async fn a_redirect_uri_with_a_comma_stays_one_uri(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let uris = json!(["https://good.example/cb?x=1,https://evil.example/cb", "https://good.example/two?a=1,2"]);
+        let body = json!({ "name": "Commas", "client_type": "public", "grant_types": ["authorization_code"], "redirect_uris": uris });
+        let created = json_of(call(&app, Method::POST, "/admin/api/applications", &token, Some(body)).await, 201).await;
+        assert_eq!(created["redirect_uris"], uris);
+        let path = format!("/admin/api/applications/{}", text(&created, "client_id"));
+        let edit = json!({ "redirect_uris": ["https://good.example/three?a=1,2"] });
+        let edited = json_of(call(&app, Method::PATCH, &path, &token, Some(edit)).await, 200).await;
+        assert_eq!(edited["redirect_uris"], json!(["https://good.example/three?a=1,2"]));
+    }
+
     async fn listings_are_paginated(backend) {
         let app = spawn_app(backend).await;
         let token = staff_token(&app).await;
