@@ -122,8 +122,15 @@ impl User {
         let filter = |q: &Option<String>| {
             let mut query = users::table.into_boxed();
             if let Some(q) = q {
-                let pattern = format!("%{}%", q.replace(['%', '_'], ""));
-                query = query.filter(users::email.like(pattern.clone()).or(users::username.like(pattern)));
+                // `%` and `_` in the query are the characters themselves, not wildcards.
+                let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let pattern = format!("%{escaped}%");
+                query = query.filter(
+                    users::email
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(users::username.like(pattern).escape('\\')),
+                );
             }
             query
         };

@@ -206,6 +206,19 @@ both_backends! {
         assert_eq!(last["items"][0]["name"], "App 3");
     }
 
+    async fn user_search_takes_percent_and_underscore_literally(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let under = app.create_user("a_b@example.com", PASSWORD).await;
+        app.create_user("axb@example.com", PASSWORD).await;
+        let found = json_of(call(&app, Method::GET, "/admin/api/users?q=a_b", &token, None).await, 200).await;
+        assert_eq!((found["total"].as_i64(), found["items"][0]["id"].as_i64()), (Some(1), Some(under)));
+        let none = json_of(call(&app, Method::GET, "/admin/api/users?q=%25", &token, None).await, 200).await;
+        assert_eq!(none["total"], 0, "{none}");
+        let all = json_of(call(&app, Method::GET, "/admin/api/users?q=example", &token, None).await, 200).await;
+        assert_eq!(all["total"], 3, "the two users and the staff user");
+    }
+
     async fn deactivating_a_user_kills_their_tokens_at_once(backend) {
         let app = spawn_app(backend).await;
         let token = staff_token(&app).await;
