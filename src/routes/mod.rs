@@ -41,12 +41,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/login/{backend}", web::get().to(provider_login::start))
             .route("/complete/{backend}", web::get().to(provider_login::complete)),
     )
-    .route("/.well-known/oauth-authorization-server", web::get().to(discovery::metadata))
-    .route("/.well-known/openid-configuration", web::get().to(discovery::metadata))
-    .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route("/metrics", web::get().to(health::metrics));
+    .route("/.well-known/oauth-authorization-server", get_or_head().to(discovery::metadata))
+    .route("/.well-known/openid-configuration", get_or_head().to(discovery::metadata))
+    .route("/.well-known/jwks.json", get_or_head().to(discovery::jwks))
+    .route("/healthz", get_or_head().to(health::healthz))
+    .route("/readyz", get_or_head().to(health::readyz))
+    .route("/metrics", get_or_head().to(health::metrics));
+}
+
+/// Probes and monitors often send HEAD where a browser sends GET; actix answers HEAD
+/// without the body.
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
 }
 
 /// `/auth/user` and its alias: one plain path each, as a resource with two paths is

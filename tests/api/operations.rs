@@ -34,6 +34,14 @@ both_backends! {
             let body: Value = app.http.get(app.url(path)).send().await.unwrap().json().await.unwrap();
             assert_eq!(body["status"], "ok", "{path}");
         }
+        // Probes and monitors that send HEAD get the GET's status and headers, no body.
+        for path in ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/.well-known/openid-configuration"] {
+            let response = app.http.head(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "HEAD {path}");
+            let get = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.headers().get("content-type"), get.headers().get("content-type"), "HEAD {path}");
+            assert!(response.bytes().await.unwrap().is_empty(), "HEAD {path} sent a body");
+        }
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
         app.sign_in(&client, "ada@example.com").await;
