@@ -117,9 +117,12 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiE
     let Some(value) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
-    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+    // The scheme is case-insensitive (RFC 7235), and `Basic` alone, its credentials
+    // trimmed away in transit, is Basic with malformed credentials, not no Basic.
+    let (scheme, encoded) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
-    };
+    }
     let malformed =
         || ApiError::InvalidClient { description: "Malformed HTTP Basic credentials.".into(), basic: true };
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
@@ -149,6 +152,13 @@ mod tests {
         assert_eq!(creds.client_id, "my app");
         assert_eq!(creds.secret.unwrap().expose_secret(), "s:cret");
         assert!(creds.via_basic);
+
+        // A bare scheme is malformed Basic, answered with its challenge.
+        for bare in ["Basic", "Basic ", "BASIC    "] {
+            let req = TestRequest::default().insert_header((header::AUTHORIZATION, bare)).to_http_request();
+            let refused = ClientCredentials::from_request(&req, &Params::default()).err();
+            assert!(matches!(refused, Some(ApiError::InvalidClient { basic: true, .. })), "{bare:?}");
+        }
 
         // Decoded strictly: invalid bytes are refused, not turned into U+FFFD.
         let header = format!("Basic {}", STANDARD.encode("app:%ff%fe"));
