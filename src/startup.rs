@@ -5,8 +5,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_cors::Cors;
-use actix_web::dev::{Server, Service};
+use actix_cors::{Cors, CorsError};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -128,6 +129,10 @@ impl Application {
                     }
                 })
                 .wrap(cors(&state.settings.cors_origins))
+                .wrap_fn(|req, srv| {
+                    let response = srv.call(req);
+                    async move { Ok(cors_refusal_as_json(response.await?)) }
+                })
                 .wrap(TracingLogger::default())
                 .wrap_fn(|mut req, srv| {
                     crate::clean_path::clean(&mut req);
@@ -152,6 +157,16 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// actix-cors refuses an origin with a plain-text 400; SPEC §1 wants every error as JSON.
+fn cors_refusal_as_json<B: MessageBody + 'static>(response: ServiceResponse<B>) -> ServiceResponse<BoxBody> {
+    let refusal =
+        response.response().error().and_then(|e| e.as_error::<CorsError>()).map(ToString::to_string);
+    match refusal {
+        Some(description) => response.error_response(ApiError::invalid_request(description)),
+        None => response.map_into_boxed_body(),
     }
 }
 

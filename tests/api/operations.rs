@@ -5,7 +5,7 @@ use diesel::{Connection, PgConnection};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, spawn_app_with, Backend, PASSWORD};
+use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, text, Backend, PASSWORD};
 
 both_backends! {
     async fn discovery_documents_name_every_endpoint_and_grant(backend) {
@@ -72,6 +72,11 @@ both_backends! {
         assert_eq!(allowed.headers()["access-control-allow-origin"], "http://localhost:3000");
         let refused = preflight("http://evil.example").await.unwrap();
         assert!(refused.headers().get("access-control-allow-origin").is_none());
+        // SPEC §1: every error is JSON, the middleware's refusal too.
+        let body = assert_oauth_error(refused, 400, "invalid_request").await;
+        assert!(text(&body, "error_description").contains("Origin"), "{body}");
+        let post = app.http.post(app.url("/auth/token")).header("origin", "http://evil.example").send().await.unwrap();
+        assert_oauth_error(post, 400, "invalid_request").await;
     }
 }
 
