@@ -53,16 +53,16 @@ fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-pub async fn asset(file: web::Path<String>) -> HttpResponse {
+pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (body, content_type) = match file.as_str() {
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         "style.css" => (STYLE, "text/css; charset=utf-8"),
-        _ => return HttpResponse::NotFound().finish(),
+        _ => return Err(ApiError::NotFound),
     };
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(body)
+        .body(body))
 }
 
 fn login_page(state: &AppState, browser: &Browser, message: Option<&str>) -> Result<HttpResponse, ApiError> {

@@ -102,9 +102,11 @@ both_backends! {
 
     async fn unknown_paths_and_wrong_methods_answer_json(backend) {
         let app = spawn_app(backend).await;
-        let response = app.http.get(app.url("/no/such/thing")).send().await.unwrap();
-        assert_eq!(response.status(), 404);
-        assert_eq!(response.json::<Value>().await.unwrap()["error"], "not_found");
+        for path in ["/no/such/thing", "/admin/assets/missing.js"] {
+            let response = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 404, "{path}");
+            assert_eq!(response.json::<Value>().await.unwrap()["error"], "not_found", "{path}");
+        }
         for path in ["/auth/token", "/auth/user"] {
             let response = app.http.delete(app.url(path)).send().await.unwrap();
             assert!(response.status().is_client_error(), "{path}");
