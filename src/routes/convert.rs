@@ -70,7 +70,13 @@ impl Conversion {
                     "subject_token_type must be {ACCESS_TOKEN_TYPE} or {ID_TOKEN_TYPE}."
                 )));
             }
-            (params.require("subject_issuer")?.to_owned(), Some(params.require("subject_token")?.to_owned()))
+            let subject = params.require("subject_token")?;
+            // The provider tells ID tokens from access tokens by their shape; a declared
+            // ID token that is not a JWT would otherwise be checked as an access token.
+            if token_type == ID_TOKEN_TYPE && !crate::providers::looks_like_jwt(subject) {
+                return Err(ApiError::invalid_request("subject_token is not a JWT, as an ID token is."));
+            }
+            (params.require("subject_issuer")?.to_owned(), Some(subject.to_owned()))
         } else {
             (params.require("backend")?.to_owned(), owned("token"))
         };

@@ -439,6 +439,12 @@ both_backends! {
         let at = params.len() - 2;
         params[at].1 = "urn:ietf:params:oauth:token-type:saml2".to_owned();
         assert_oauth_error(app.post_token(&params).await, 400, "invalid_request").await;
+        // A value that cannot be an ID token is not quietly checked as an access token.
+        params[at].1 = "urn:ietf:params:oauth:token-type:id_token".to_owned();
+        params[at - 1].1 = "ya29.an-access-token".to_owned();
+        let refused = assert_oauth_error(app.post_token(&params).await, 400, "invalid_request").await;
+        assert!(text(&refused, "error_description").contains("ID token"), "{refused}");
+        assert_eq!(user_count(app), 1);
     }
 
     async fn unknown_backends_and_disallowed_grants_are_refused(backend) {
