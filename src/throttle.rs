@@ -19,6 +19,7 @@ use crate::state::AppState;
 use crate::store::attempts;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::users::User;
+use crate::tokens::random::sha256_hex;
 
 const ACCOUNT: &str = "login_account";
 const ADDRESS: &str = "login_address";
@@ -57,10 +58,16 @@ pub struct LoginAttempt {
 /// The account a login names: the user's id when there is one, so an email and a
 /// username of one user share a count. The two kinds of key cannot collide: a login
 /// typed as `user:42` must not count against user 42.
+///
+/// A login longer than any email or username is counted by its digest: the key goes
+/// into a B-tree index, which PostgreSQL refuses entries of more than about 2.7 KB.
 fn account_key(login: &str, user: Option<&User>) -> String {
+    const LONGEST_LOGIN: usize = 254;
+    let login = login.trim().to_lowercase();
     match user {
         Some(user) => format!("user:{}", user.id),
-        None => format!("login:{}", login.trim().to_lowercase()),
+        None if login.len() > LONGEST_LOGIN => format!("login-digest:{}", sha256_hex(&login)),
+        None => format!("login:{login}"),
     }
 }
 

@@ -124,6 +124,27 @@ both_backends! {
         assert_eq!(attempt(&app, &client, "ada@example.com", PASSWORD).await.status(), 200);
     }
 
+    // The attempt is counted under its login in a B-tree index, which PostgreSQL refuses
+    // entries of over ~2.7 KB; the text is varied so that compression cannot shrink it.
+    async fn a_login_longer_than_any_account_is_a_plain_wrong_login(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let long: String = (0..8000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(state % 36) as usize])
+            })
+            .collect();
+        for _ in 0..2 {
+            let refused = attempt(&app, &client, &long, "wrong password").await;
+            assert_eq!(refused.status(), 400);
+            assert_eq!(refused.json::<Value>().await.unwrap()["error"], "invalid_grant");
+        }
+    }
+
     async fn a_right_password_refused_for_its_scope_is_not_a_guess(backend) {
         let app = spawn_app_with(backend, |s| {
             s.set("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "3");
