@@ -23,6 +23,10 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let AuditQuery { action, page, per_page } = query.into_inner();
+    // PostgreSQL cannot compare text with NUL in it, and no action has one.
+    if action.as_deref().is_some_and(|a| a.contains('\0')) {
+        return Err(ApiError::invalid_request("The action may not contain NUL characters."));
+    }
     let (items, total) = crate::db::run(&state.pool, move |conn| {
         Ok(audit::page(conn, action.as_deref(), Page::new(page, per_page))?)
     })

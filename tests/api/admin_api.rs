@@ -175,6 +175,8 @@ both_backends! {
         assert_eq!(nul.status(), 404);
         let listing = json_of(call(&app, Method::GET, "/admin/api/tokens?client_id=%00", &token, None).await, 200).await;
         assert_eq!(listing["total"], 0);
+        let nul = call(&app, Method::GET, "/admin/api/audit?action=%00", &token, None).await;
+        assert_oauth_error(nul, 400, "invalid_request").await;
     }
 
     // A comma is legal inside a URI, so it must not split one registered URI into two:
