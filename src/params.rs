@@ -15,8 +15,8 @@ use crate::error::ApiError;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Flat string parameters. JSON numbers and booleans become their text; JSON arrays of
-/// strings are joined with spaces (so `"scope": ["read", "write"]` works); nested objects
-/// are ignored, as are unknown keys.
+/// strings are joined with spaces (so `"scope": ["read", "write"]` works), and an item
+/// with whitespace in it is refused; nested objects are ignored, as are unknown keys.
 #[derive(Debug, Default, Clone)]
 pub struct Params(HashMap<String, String>);
 
@@ -81,7 +81,14 @@ impl Params {
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Bool(b) => b.to_string(),
                 serde_json::Value::Array(items) => {
-                    items.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ")
+                    let items: Vec<&str> = items.iter().filter_map(|v| v.as_str()).collect();
+                    // Joined with spaces, an item with whitespace in it would become two.
+                    if items.iter().any(|item| item.chars().any(char::is_whitespace)) {
+                        return Err(ApiError::invalid_request(format!(
+                            "The items of '{key}' may not contain whitespace."
+                        )));
+                    }
+                    items.join(" ")
                 }
                 serde_json::Value::Null | serde_json::Value::Object(_) => continue,
             };
@@ -168,6 +175,9 @@ mod tests {
         assert_eq!(p.get("b"), Some("true"));
         assert_eq!(p.get("c"), None);
         assert_eq!(p.get("d"), Some("read write"));
+        assert!(Params::parse("application/json", br#"{"redirect_uris":["https://a/cb\nhttps://b/cb"]}"#)
+            .is_err());
+        assert!(Params::parse("application/json", br#"{"scope":["read write"]}"#).is_err());
     }
 
     #[test]

@@ -161,6 +161,7 @@ both_backends! {
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["file:///etc/passwd"] }),
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["https://a.example/cb\tjavascript:alert(1)"] }),
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb#x"] }),
+            json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["https://a.example/cb\nhttps://b.example/cb"] }),
             json!({ "name": "X", "grant_types": ["password"], "skip_authorization": "maybe" }),
         ] {
             let response = call(&app, Method::POST, "/admin/api/applications", &token, Some(body.clone())).await;
