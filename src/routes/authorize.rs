@@ -53,12 +53,14 @@ pub async fn submit(
         let password = params.get("password").unwrap_or_default().to_owned();
         return sign_in(&req, &state, login.trim().to_owned(), password).await;
     }
-    let decision = if params.get("allow").is_some() {
-        Some(true)
-    } else if params.get("deny").is_some() {
-        Some(false)
-    } else {
-        return Err(ApiError::InvalidRequest("Expected a sign-in form or an allow/deny decision.".into()));
+    let decision = match (params.raw("allow").is_some(), params.raw("deny").is_some()) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        // Both buttons at once is no one's click: consent must not be read into it.
+        (true, true) => return Err(ApiError::InvalidRequest("Choose allow or deny, not both.".into())),
+        (false, false) => {
+            return Err(ApiError::InvalidRequest("Expected a sign-in form or an allow/deny decision.".into()))
+        }
     };
     let outcome = run_flow(&req, &state, &browser, decision).await?;
     respond(&req, &state, &browser, outcome, None)

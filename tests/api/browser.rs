@@ -191,6 +191,9 @@ both_backends! {
         assert!(consent.is_consent(), "{}", consent.body);
         assert!(consent.body.contains("read") && consent.body.contains("write"), "the page lists the scopes");
 
+        // Both buttons at once is refused rather than read as consent.
+        let both = visitor.post(&authorize, &[("csrf_token", &consent.csrf()), ("allow", "1"), ("deny", "1")]).await;
+        assert_eq!(both.status, 400, "{}", both.body);
         let done = visitor.post(&authorize, &[("csrf_token", &consent.csrf()), ("allow", "1")]).await;
         let params = done.redirect_params(REDIRECT);
         assert_eq!(param(&params, "state"), Some("xyz-123"));
