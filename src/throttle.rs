@@ -14,6 +14,7 @@
 use crate::auth::passwords;
 use crate::config::ThrottleSettings;
 use crate::db::DbConnection;
+use crate::domain::Email;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::attempts;
@@ -62,11 +63,10 @@ pub struct LoginAttempt {
 /// A login longer than any email or username is counted by its digest: the key goes
 /// into a B-tree index, which PostgreSQL refuses entries of more than about 2.7 KB.
 fn account_key(login: &str, user: Option<&User>) -> String {
-    const LONGEST_LOGIN: usize = 254;
     let login = login.trim().to_lowercase();
     match user {
         Some(user) => format!("user:{}", user.id),
-        None if login.len() > LONGEST_LOGIN => format!("login-digest:{}", sha256_hex(&login)),
+        None if login.len() > Email::MAX_LEN => format!("login-digest:{}", sha256_hex(&login)),
         None => format!("login:{login}"),
     }
 }

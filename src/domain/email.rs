@@ -5,6 +5,9 @@ use std::fmt;
 pub struct Email(String);
 
 impl Email {
+    /// The longest address accepted (RFC 5321's path limit, less the angle brackets).
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let email = raw.trim().to_lowercase();
         let Some((local, domain)) = email.rsplit_once('@') else {
@@ -12,7 +15,7 @@ impl Email {
         };
         let plausible = !local.is_empty()
             && local.len() <= 64
-            && email.len() <= 254
+            && email.len() <= Self::MAX_LEN
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')

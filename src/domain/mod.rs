@@ -6,6 +6,9 @@ mod grant_type;
 mod password;
 pub mod scope;
 
+/// The longest first or last name kept, as Django's `User` allows.
+pub const NAME_MAX: usize = 150;
+
 pub use client_type::ClientType;
 pub use email::Email;
 pub use grant_type::GrantType;

@@ -33,9 +33,6 @@ pub struct Profile {
     pub refresh_token: Option<secrecy::SecretString>,
 }
 
-/// Longest first or last name kept, as sign-up allows.
-const NAME_MAX: usize = 150;
-
 impl Profile {
     /// The profile as the rest of the server may store it. A provider's answer is
     /// checked like a user's input: a user id must be plain text (PostgreSQL refuses
@@ -51,7 +48,9 @@ impl Profile {
             self.email = None;
             self.email_verified = false;
         }
-        let tidy = |name: &str| name.chars().filter(|c| !c.is_control()).take(NAME_MAX).collect::<String>();
+        let tidy = |name: &str| {
+            name.chars().filter(|c| !c.is_control()).take(crate::domain::NAME_MAX).collect::<String>()
+        };
         self.first_name = tidy(&self.first_name);
         self.last_name = tidy(&self.last_name);
         Ok(self)

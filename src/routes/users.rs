@@ -9,7 +9,7 @@ use crate::auth::client::ClientCredentials;
 use crate::auth::client_ip::client_ip_text;
 use crate::auth::passwords;
 use crate::db::{self, is_unique_violation, DbConnection};
-use crate::domain::{Email, GrantType, NewPassword, PasswordRules, Scope};
+use crate::domain::{Email, GrantType, NewPassword, PasswordRules, Scope, NAME_MAX};
 use crate::error::{ApiError, FieldErrors};
 use crate::params::Params;
 use crate::routes::token::authorized_client;
@@ -19,8 +19,6 @@ use crate::store::users::{NewUser, User};
 use crate::store::Page;
 use crate::throttle;
 use crate::tokens::{Family, Grant, TokenResponse};
-
-const NAME_MAX: usize = 150;
 
 /// The public shape of a user.
 #[derive(Serialize)]
@@ -106,7 +104,7 @@ pub async fn register(
         errors
             .entry("username")
             .or_default()
-            .push("Enter a valid username: letters, digits and . _ - + @ only, at most 150.".into());
+            .push(format!("Enter a valid username: letters, digits and . _ - + @ only, at most {NAME_MAX}."));
     }
     let first_name = name_field(&params, "first_name", &mut errors);
     let last_name = name_field(&params, "last_name", &mut errors);
