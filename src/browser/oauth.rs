@@ -32,6 +32,7 @@ use url::Url;
 use crate::db::DbConnection;
 use crate::domain::{ClientType, GrantType, Scope};
 use crate::error::ApiError;
+use crate::params::decode_form;
 use crate::store::applications::Application;
 use crate::store::browser::{CodeRecord, NewCode};
 use crate::tokens::random;
@@ -371,7 +372,8 @@ pub fn authorize(
     user: Option<(i64, bool)>,
     decision: Option<bool>,
 ) -> Result<Authorization, ApiError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    // `routes::authorize` refuses a query that does not decode before it gets here.
+    let pairs = decode_form(query.as_bytes()).unwrap_or_default();
     if let Some(app) = app.filter(|a| !a.allows(GrantType::AuthorizationCode)) {
         return Ok(refuse_grant(app, &pairs));
     }

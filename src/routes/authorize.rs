@@ -11,7 +11,7 @@ use crate::browser::pages::{self, Consent, ProviderLink, SignIn};
 use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
 use crate::error::ApiError;
-use crate::params::Params;
+use crate::params::{decode_form, Params};
 use crate::state::AppState;
 use crate::store::applications::Application;
 use crate::store::users::User;
@@ -80,8 +80,11 @@ async fn run_flow(
     decision: Option<bool>,
 ) -> Result<Outcome, ApiError> {
     let query = req.query_string().to_owned();
-    // PostgreSQL cannot store NUL (a PKCE challenge, say), and no valid request has one.
-    if url::form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+    // PostgreSQL cannot store NUL (a PKCE challenge, say), and no valid request has one;
+    // a query that is not UTF-8 once decoded is refused as a form body is.
+    let readable = decode_form(query.as_bytes())
+        .is_some_and(|pairs| !pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')));
+    if !readable {
         return Ok(Outcome { app: None, user: None, decision: Authorization::Refused });
     }
     let client_id = query_value(&query, "client_id");
@@ -203,5 +206,5 @@ pub fn sign_in_page(
 }
 
 pub fn query_value(query: &str, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    decode_form(query.as_bytes())?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }

@@ -477,6 +477,10 @@ both_backends! {
             format!("{}&code_challenge=abc%00def&code_challenge_method=S256", authorize_path(&client, REDIRECT, None));
         let page = visitor.get(&with_nul).await;
         assert_eq!((page.status, page.location), (400, None));
+        // Not UTF-8 once decoded is refused like NUL, as a form body is.
+        let not_utf8 = format!("{}&code_challenge=abc%ffdef&code_challenge_method=S256", authorize_path(&client, REDIRECT, None));
+        let page = visitor.get(&not_utf8).await;
+        assert_eq!((page.status, page.location), (400, None));
         let (_, challenge) = pkce();
         let sign_in = visitor.get(&authorize_path(&client, REDIRECT, Some(&challenge))).await;
         let nul_challenge = format!("{}&code_challenge=%00", authorize_path(&client, REDIRECT, None));
