@@ -1,5 +1,6 @@
 //! Request parameters from a form or a JSON body, whichever the client sent.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -113,8 +114,13 @@ pub fn decode_form(body: &[u8]) -> Option<Vec<(String, String)>> {
 
 /// One form-encoded key or value: `+` is a space, `%XX` a byte, and the result must be UTF-8.
 pub fn decode_component(raw: &[u8]) -> Option<String> {
-    let spaced: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
-    percent_encoding::percent_decode(&spaced).decode_utf8().ok().map(|s| s.into_owned())
+    // Copied only when it has a `+`: most values on the token endpoint have none.
+    let spaced: Cow<[u8]> = if raw.contains(&b'+') {
+        Cow::Owned(raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect())
+    } else {
+        Cow::Borrowed(raw)
+    };
+    percent_encoding::percent_decode(&spaced).decode_utf8().ok().map(Cow::into_owned)
 }
 
 impl FromRequest for Params {
