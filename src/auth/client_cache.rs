@@ -12,9 +12,9 @@
 //! admin API) returns only once every server listening on the database has
 //! acknowledged it, or `ACK_TIMEOUT` has passed: longer than `FRESH` plus the ping
 //! interval, so a server whose listener stalled has stopped answering from memory by
-//! then. Either way "at once" holds across replicas and processes. SQLite has no way to hear another process's change, so
-//! there this cache stays off and `stamped_clients` keeps entries that only a write
-//! transaction can confirm.
+//! then. Either way "at once" holds across replicas and processes. SQLite has no way to
+//! hear another process's change, so there this cache stays off and `stamped_clients`
+//! keeps entries that only a write transaction can confirm.
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
