@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod params;
 pub mod pg_listen;
 pub mod providers;
+pub mod respond;
 pub mod routes;
 pub mod social;
 pub mod startup;
