@@ -10,6 +10,7 @@ pub mod db;
 pub mod db_threads;
 pub mod domain;
 pub mod error;
+pub mod grants;
 pub mod group_commit;
 pub mod manage;
 pub mod metrics;

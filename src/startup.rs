@@ -11,7 +11,7 @@ use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::client_cache::ClientCache;
+use crate::auth::client_auth::ClientAuth;
 use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -91,7 +91,7 @@ impl Application {
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
-            clients: ClientCache::start(&settings.database_url),
+            clients: ClientAuth::start(&settings.database_url),
             writes: Writes::start(&settings.database_url, &pool),
             settings: settings.clone(),
             keys: keys.clone(),

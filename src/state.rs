@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::client_cache::ClientCache;
+use crate::auth::client_auth::ClientAuth;
 use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
 use crate::db::DbPool;
@@ -13,8 +13,8 @@ use crate::tokens::{KeyStore, TokenIssuer};
 
 pub struct AppState {
     pub pool: DbPool,
-    /// Applications by client id, emptied on every change (PostgreSQL only).
-    pub clients: Arc<ClientCache>,
+    /// Who a client is and what it may do (`auth::client_auth`).
+    pub clients: Arc<ClientAuth>,
     /// Where work that writes runs (group commit on SQLite).
     pub writes: Writes,
     pub settings: Arc<Settings>,

@@ -9,8 +9,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::client_cache::ClientCache;
-use crate::db::DbConnection;
 use crate::domain::ClientType;
 use crate::error::ApiError;
 use crate::params::Params;
@@ -56,45 +54,17 @@ impl ClientCredentials {
         })
     }
 
-    fn failure(&self, description: &str) -> ApiError {
+    pub(super) fn failure(&self, description: &str) -> ApiError {
         ApiError::InvalidClient { description: description.into(), basic: self.via_basic }
     }
 
-    /// Names the application: authenticated when a secret came along, otherwise found by
-    /// `client_id` alone, which suffices where a Bearer token already proves possession
-    /// (drf-social-oauth2's revoke-token and invalidate-sessions send only `client_id`).
-    pub fn identify(
-        &self,
-        conn: &mut DbConnection,
-        cache: &ClientCache,
-    ) -> Result<Arc<Application>, ApiError> {
-        if self.secret.is_some() {
-            return self.authenticate(conn, cache);
-        }
-        cache.find(conn, &self.client_id)?.ok_or_else(|| self.failure("Unknown client."))
+    pub(super) fn has_secret(&self) -> bool {
+        self.secret.is_some()
     }
 
-    /// The application, if the client is known and (when confidential) its secret matches.
-    pub fn authenticate(
-        &self,
-        conn: &mut DbConnection,
-        cache: &ClientCache,
-    ) -> Result<Arc<Application>, ApiError> {
-        self.authenticate_found(cache.find(conn, &self.client_id)?)
-    }
-
-    /// `authenticate` against the application found by this client's id, if any.
-    pub fn authenticate_found(&self, found: Option<Arc<Application>>) -> Result<Arc<Application>, ApiError> {
-        let app = found.ok_or_else(|| self.failure("Unknown client or invalid client credentials."))?;
-        self.check(app)
-    }
-
-    /// `authenticate` from the cache alone: `None` when it does not hold the client.
-    pub fn authenticate_cached(&self, cache: &ClientCache) -> Option<Result<Arc<Application>, ApiError>> {
-        cache.peek(&self.client_id).map(|app| self.check(app))
-    }
-
-    fn check(&self, app: Arc<Application>) -> Result<Arc<Application>, ApiError> {
+    /// `app`, if it is the application these credentials name and (when confidential)
+    /// the secret matches its hash.
+    pub(super) fn verify(&self, app: Arc<Application>) -> Result<Arc<Application>, ApiError> {
         if app.client_type() == ClientType::Public {
             // Public clients have no secret to check; one sent anyway is ignored, as
             // tutorial frontends often send an empty or placeholder secret.
@@ -106,11 +76,15 @@ impl ClientCredentials {
             .ok_or_else(|| self.failure("This client must authenticate with its secret."))?;
         let stored = app.secret_hash.as_deref().unwrap_or_default();
         if !random::matches_hash(secret.expose_secret(), stored) {
-            return Err(self.failure("Unknown client or invalid client credentials."));
+            return Err(self.failure(UNKNOWN));
         }
         Ok(app)
     }
 }
+
+/// One answer for an unknown client and a wrong secret: telling them apart would
+/// confirm which client ids exist.
+pub(super) const UNKNOWN: &str = "Unknown client or invalid client credentials.";
 
 /// Decodes `Authorization: Basic`, whose parts are form-encoded per RFC 6749 §2.3.1.
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiError> {

@@ -51,11 +51,27 @@ const FRESH: Duration = Duration::from_secs(3);
 /// interval, so a server that did not acknowledge has stopped answering from memory.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where applications are kept in memory: the strategy the backend allows.
+pub enum ClientCache {
+    /// PostgreSQL: entries trusted while the listener hears every change.
+    Listening(Arc<ListeningCache>),
+    /// SQLite: entries that only admit, confirmed by the write that relies on them.
+    Stamped(StampedClients),
+}
+
+impl ClientCache {
+    /// A cache that listens for changes on PostgreSQL; stamped entries on SQLite.
+    pub fn start(url: &DatabaseUrl) -> Self {
+        match url {
+            DatabaseUrl::Postgres(url) => ClientCache::Listening(ListeningCache::start(url)),
+            DatabaseUrl::Sqlite(_) => ClientCache::Stamped(StampedClients::default()),
+        }
+    }
+}
+
 #[derive(Default)]
-pub struct ClientCache {
+pub struct ListeningCache {
     inner: Mutex<Inner>,
-    /// SQLite's entries, confirmed by the write that relies on them.
-    stamped: Option<StampedClients>,
 }
 
 #[derive(Default)]
@@ -70,21 +86,16 @@ struct Inner {
     entries: HashMap<String, (Arc<Application>, Instant)>,
 }
 
-impl ClientCache {
-    /// A cache that listens for changes on PostgreSQL; on SQLite one that never answers,
-    /// beside stamped entries.
-    pub fn start(url: &DatabaseUrl) -> Arc<Self> {
-        let DatabaseUrl::Postgres(url) = url else {
-            return Arc::new(ClientCache { stamped: Some(StampedClients::default()), ..Default::default() });
-        };
-        let cache = Arc::new(ClientCache::default());
+impl ListeningCache {
+    fn start(url: &str) -> Arc<Self> {
+        let cache = Arc::new(ListeningCache::default());
         // Connected before the server answers, so the cache serves from the first
         // request; a database that is not up yet is retried by the thread.
         let first = Listener::connect(url, CHANNEL, CACHE_NAME);
         if let Ok(listener) = &first {
             cache.set_live(listener.watch(), Instant::now());
         }
-        let (url, weak) = (url.clone(), Arc::downgrade(&cache));
+        let (url, weak) = (url.to_owned(), Arc::downgrade(&cache));
         std::thread::Builder::new()
             .name("client-cache".into())
             .spawn(move || listen(&url, first, &weak))
@@ -116,11 +127,6 @@ impl ClientCache {
             }
         }
         Ok(found)
-    }
-
-    /// On SQLite, the applications a write job must confirm before relying on them.
-    pub fn stamped(&self) -> Option<&StampedClients> {
-        self.stamped.as_ref()
     }
 
     /// The application from memory alone, when the cache is live and holds it.
@@ -164,7 +170,7 @@ impl ClientCache {
 
 /// Keeps a LISTEN connection until the cache is dropped; the cache is live exactly
 /// while the connection is.
-fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ClientCache>) {
+fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ListeningCache>) {
     let mut retry = WAKE_INTERVAL;
     let mut reported = false;
     let mut attempt = Some(first);
@@ -215,7 +221,7 @@ fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ClientCache>)
 
 /// Empties the cache for `changes`, then tells the writers waiting in
 /// `change_applications` that it is done.
-fn forget(cache: &ClientCache, listener: &Listener, changes: &[Notification]) -> Result<(), String> {
+fn forget(cache: &ListeningCache, listener: &Listener, changes: &[Notification]) -> Result<(), String> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -330,7 +336,7 @@ mod tests {
     #[test]
     fn answers_only_while_the_listener_was_heard_from_lately_and_its_socket_is_quiet() {
         let (ours, theirs) = UnixStream::pair().unwrap();
-        let cache = ClientCache::default();
+        let cache = ListeningCache::default();
         let long_ago = Instant::now().checked_sub(FRESH + Duration::from_secs(1)).unwrap();
         cache.set_live(Some(OwnedFd::from(ours)), long_ago);
         cache.lock().entries.insert("cached".into(), (application(), Instant::now()));

@@ -2,6 +2,7 @@
 
 pub mod bearer;
 pub mod client;
+pub mod client_auth;
 pub mod client_cache;
 pub mod client_ip;
 pub mod passwords;

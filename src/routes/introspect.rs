@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::auth::client::ClientCredentials;
+use crate::auth::client_auth::Needs;
 use crate::db;
 use crate::domain::ClientType;
 use crate::error::ApiError;
@@ -49,7 +50,7 @@ pub async fn introspect(
     let issuer = state.settings.issuer.clone();
     let clients = state.clients.clone();
     let answer = db::run(&state.pool, move |conn| {
-        let caller = client.authenticate(conn, &clients)?;
+        let caller = clients.authorize(conn, &client, &Needs::Authenticated)?;
         let now = crate::time::now();
         let Some(found) = revocation::find(conn, &keys, &token, hint.as_deref())? else {
             return Ok(Introspection::default());

@@ -2,7 +2,7 @@
 //! domain and store, and shape the response.
 
 pub mod authorize;
-pub mod convert;
+pub mod disconnect;
 pub mod discovery;
 pub mod health;
 pub mod introspect;
@@ -29,8 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/revoke-token", web::post().to(revoke::revoke_token))
             .route("/invalidate-sessions", web::post().to(revoke::invalidate_sessions))
             .route("/invalidate-refresh-tokens", web::post().to(revoke::invalidate_refresh_tokens))
-            .route("/convert-token", web::post().to(convert::convert_token))
-            .route("/disconnect-backend", web::post().to(convert::disconnect_backend))
+            .route("/convert-token", web::post().to(token::convert_token))
+            .route("/disconnect-backend", web::post().to(disconnect::disconnect_backend))
             .route("/introspect", web::post().to(introspect::introspect))
             .route("/register", web::post().to(users::register))
             .route("/password", web::post().to(users::change_password))

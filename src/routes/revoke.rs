@@ -6,6 +6,7 @@ use diesel::Connection;
 
 use crate::auth::bearer::{bearer_token, UserBearer};
 use crate::auth::client::ClientCredentials;
+use crate::auth::client_auth::Needs;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -27,7 +28,7 @@ pub async fn revoke_token(
         state
             .writes
             .run(move |conn| {
-                let app = client.authenticate(conn, &clients)?;
+                let app = clients.authorize(conn, &client, &Needs::Authenticated)?;
                 match revocation::find(conn, &keys, &token, hint.as_deref())? {
                     Some(found) if found.application_id() == app.id => match found {
                         FoundToken::Access { record, .. } => revocation::revoke_access(conn, &record, false),
@@ -50,7 +51,7 @@ pub async fn revoke_token(
     state
         .writes
         .run(move |conn| {
-            let app = client.identify(conn, &clients)?;
+            let app = clients.authorize(conn, &client, &Needs::Known)?;
             if let Some(FoundToken::Access { record, .. }) =
                 revocation::find(conn, &keys, &token, Some("access_token"))?
             {
@@ -77,7 +78,7 @@ async fn invalidate(
     state
         .writes
         .run(move |conn| {
-            let app = client.identify(conn, &clients)?;
+            let app = clients.authorize(conn, &client, &Needs::Known)?;
             conn.transaction(|conn| {
                 revoke::user_application(conn, user_id, app.id, access_too, crate::time::now())
             })?;

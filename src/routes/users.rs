@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::bearer::{user_bearer_with_links, UserBearer};
 use crate::auth::client::ClientCredentials;
+use crate::auth::client_auth::Needs;
 use crate::auth::client_ip::client_ip_text;
 use crate::auth::passwords;
 use crate::db::{self, is_unique_violation, DbConnection};
 use crate::domain::{Email, GrantType, NewPassword, PasswordRules, Scope, NAME_MAX};
 use crate::error::{ApiError, FieldErrors};
 use crate::params::Params;
-use crate::routes::token::authorized_client;
 use crate::state::AppState;
 use crate::store::tokens::revoke;
 use crate::store::users::{NewUser, User};
@@ -135,7 +135,8 @@ pub async fn register(
     let clients = state.clients.clone();
     let (app, email) = db::run(&state.pool, move |conn| {
         throttle::take_registration(conn, &throttle_settings, &address)?;
-        let app = client.map(|c| authorized_client(conn, &clients, &c, GrantType::Password)).transpose()?;
+        let needs = Needs::grant(GrantType::Password);
+        let app = client.map(|c| clients.authorize(conn, &c, &needs)).transpose()?;
         if User::find_by_email(conn, email.as_str())?.is_some() {
             return Err(email_taken());
         }

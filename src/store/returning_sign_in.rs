@@ -1,12 +1,11 @@
-//! A returning social user's sign-in in one PostgreSQL statement: the link and its user
-//! are read, and, when the user may sign in, the link is brought up to date, the sign-in
-//! recorded (`last_login`, an audit event) and the new pair inserted. One round trip
-//! instead of a lookup and then the write.
-//!
-//! Every CTE sees the snapshot the statement began with, so the user returned is the
-//! one the admission was decided on; the caller repeats the admission on it only to
-//! explain a refusal. No link: nothing is written and no row comes back, and the
+//! A returning social user's sign-in: the link and its user are read, and, when the
+//! user may sign in, the link is brought up to date, the sign-in recorded (`last_login`,
+//! an audit event) and the new pair inserted. No link: nothing is written, and the
 //! caller creates the link in a transaction of its own.
+//!
+//! On PostgreSQL this is one statement: every CTE sees the snapshot the statement began
+//! with, so the user returned is the one the admission was decided on. On SQLite, where
+//! a statement costs no round trip, the lookup and the writes are separate statements.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -14,7 +13,11 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::audit::NewAuditEvent;
+use super::pairs::{insert_pair, Before};
+use super::social::SocialAccount;
+use super::tokens::{AccessRow, NewAccess, NewRefresh, RefreshRow, Source};
 use super::users::User;
+use crate::db::DbConnection;
 
 /// The identity signing in, and what its link should now hold.
 pub struct Identity<'a> {
@@ -41,15 +44,104 @@ pub struct SignIn<'a> {
     pub access_expires_at: i64,
 }
 
-/// The linked user as the statement found it, and whether the pair was written.
-pub fn sign_in(conn: &mut PgConnection, sign_in: &SignIn<'_>) -> QueryResult<Option<(User, bool)>> {
-    SignInStatement(sign_in).get_result(conn).optional()
+/// What became of a returning identity's sign-in.
+pub enum ReturningSignIn<T = User> {
+    /// The link's user, signed in: the pair is written (the issuer's answer carries
+    /// the pair as well).
+    SignedIn(T),
+    /// The link's user may not sign in (disabled, or `admin` asked by a non-staff user).
+    Refused(User),
+    /// The identity has no link yet.
+    NoLink,
 }
 
-struct SignInStatement<'a>(&'a SignIn<'a>);
+pub fn sign_in(conn: &mut DbConnection, sign_in: &SignIn<'_>) -> QueryResult<ReturningSignIn> {
+    match conn {
+        DbConnection::Pg(pg) => {
+            let found: Option<(User, bool)> = SignInStatement::new(sign_in).get_result(pg).optional()?;
+            Ok(match found {
+                None => ReturningSignIn::NoLink,
+                Some((user, true)) => ReturningSignIn::SignedIn(user),
+                Some((user, false)) => ReturningSignIn::Refused(user),
+            })
+        }
+        DbConnection::Sqlite(_) => {
+            let identity = sign_in.identity;
+            let Some((link, user)) = SocialAccount::find_with_user(conn, identity.provider, identity.uid)?
+            else {
+                return Ok(ReturningSignIn::NoLink);
+            };
+            if !user.is_active || (sign_in.wants_admin && !user.is_staff) {
+                return Ok(ReturningSignIn::Refused(user));
+            }
+            // Once admitted, the link is brought up to date (only if the profile changed
+            // or a provider refresh token came along), then the sign-in, its audit event
+            // and the pair are one atomic write.
+            if link.extra_data != identity.extra_data {
+                SocialAccount::set_extra(conn, link.id, identity.extra_data)?;
+            }
+            if let Some(sealed) = identity.sealed_refresh_token {
+                SocialAccount::set_refresh_token(conn, link.id, sealed)?;
+            }
+            let event = NewAuditEvent { actor_user_id: Some(user.id), ..*sign_in.event };
+            let (refresh, access) = pair(sign_in, user.id);
+            insert_pair(conn, Before::SignIn(&event), &refresh, &access)?;
+            Ok(ReturningSignIn::SignedIn(user))
+        }
+    }
+}
+
+/// The new pair for `user_id`, for SQLite's separate statements.
+fn pair<'a>(s: &'a SignIn<'a>, user_id: i64) -> (NewRefresh<'a>, NewAccess<'a>) {
+    let now = s.event.created_at;
+    let refresh = NewRefresh {
+        token_hash: s.token_hash,
+        family_id: s.family_id,
+        parent_id: None,
+        user_id,
+        application_id: s.application_id,
+        scope: s.scope,
+        created_at: now,
+        expires_at: s.refresh_expires_at,
+    };
+    let access = NewAccess {
+        jti: s.jti,
+        user_id: Some(user_id),
+        application_id: s.application_id,
+        refresh_token_id: None,
+        family_id: Some(s.family_id),
+        scope: s.scope,
+        created_at: now,
+        expires_at: s.access_expires_at,
+    };
+    (refresh, access)
+}
+
+struct SignInStatement<'a> {
+    sign_in: &'a SignIn<'a>,
+    refresh: RefreshRow<'a>,
+    access: AccessRow<'a>,
+}
+
+impl<'a> SignInStatement<'a> {
+    /// The pair's values: bound, but for the user, read from the link (`admitted`, then
+    /// `child`).
+    fn new(sign_in: &'a SignIn<'a>) -> Self {
+        let (refresh, access) = pair(sign_in, 0);
+        let refresh = RefreshRow { user_id: Source::Column("id"), ..RefreshRow::from(&refresh) };
+        let access = AccessRow {
+            user_id: Source::Column("user_id"),
+            refresh_token_id: Source::Column("id"),
+            ..AccessRow::from(&access)
+        };
+        SignInStatement { sign_in, refresh, access }
+    }
+}
+
+struct SignInStatementId;
 
 impl QueryId for SignInStatement<'_> {
-    type QueryId = SignInStatement<'static>;
+    type QueryId = SignInStatementId;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
@@ -68,7 +160,7 @@ const USER_COLUMNS: &str = "id, email, username, password_hash, first_name, last
 
 impl QueryFragment<Pg> for SignInStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let s = self.0;
+        let s = self.sign_in;
         let (identity, now) = (s.identity, &s.event.created_at);
         out.push_sql("WITH seen AS (SELECT s.id AS link_id, u.* FROM social_accounts s ");
         out.push_sql("JOIN users u ON u.id = s.user_id WHERE s.provider = ");
@@ -97,36 +189,10 @@ impl QueryFragment<Pg> for SignInStatement<'_> {
         out.push_bind_param::<BigInt, _>(now)?;
         out.push_sql(", id");
         s.event.push_fields(&mut out)?;
-        out.push_sql(
-            " FROM admitted), child AS (INSERT INTO refresh_tokens (token_hash, family_id, user_id, \
-             application_id, scope, created_at, expires_at) SELECT ",
-        );
-        out.push_bind_param::<Text, _>(s.token_hash)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(s.family_id)?;
-        out.push_sql(", id, ");
-        out.push_bind_param::<BigInt, _>(&s.application_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(s.scope)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&s.refresh_expires_at)?;
-        out.push_sql(
-            " FROM admitted RETURNING id, user_id), issued AS (INSERT INTO access_tokens (jti, user_id, \
-             application_id, refresh_token_id, family_id, scope, created_at, expires_at) SELECT ",
-        );
-        out.push_bind_param::<Text, _>(s.jti)?;
-        out.push_sql(", user_id, ");
-        out.push_bind_param::<BigInt, _>(&s.application_id)?;
-        out.push_sql(", id, ");
-        out.push_bind_param::<Text, _>(s.family_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(s.scope)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&s.access_expires_at)?;
+        out.push_sql(" FROM admitted), child AS (");
+        self.refresh.push_insert(&mut out)?;
+        out.push_sql(" FROM admitted RETURNING id, user_id), issued AS (");
+        self.access.push_insert(&mut out)?;
         out.push_sql(" FROM child RETURNING 1) SELECT ");
         out.push_sql(USER_COLUMNS);
         out.push_sql(", EXISTS (SELECT 1 FROM issued) FROM seen");

@@ -1,45 +1,123 @@
-//! A refresh-token rotation in one PostgreSQL statement: the common case (the token is
-//! unused, unexpired, unrevoked, the presenting client's, and its user is active) costs
-//! one round trip instead of a lookup and then the write.
+//! A refresh-token rotation: the presented token is claimed and its child pair written,
+//! if the token qualifies (unused, unexpired, unrevoked, the presenting client's, and
+//! its user active). Whether it qualified or not, the caller gets the record as it
+//! stood, to explain a refusal.
 //!
-//! The statement reads the record as it stood when the statement began (every CTE
-//! shares one snapshot), and rotates it only if that version qualifies. The UPDATE
-//! re-checks `used_at IS NULL` on the newest version of the row (READ COMMITTED), so a
-//! concurrent winner still decides the race. The caller gets the record as it was,
-//! whether its user is active, and the new refresh record's id when this statement
-//! rotated it: the same facts `tokens::refresh::rotate` decides on after a lookup.
+//! On PostgreSQL this is one statement: every CTE reads the snapshot the statement
+//! began with, and the UPDATE re-checks `used_at IS NULL` on the newest version of the
+//! row (READ COMMITTED), so a concurrent winner still decides the race, and the loser
+//! gets the record as it stood before. On SQLite, where a statement costs no round
+//! trip, the lookup, the claim and the inserts are separate statements, the writes in
+//! a savepoint.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
-use super::tokens::RefreshRecord;
+use super::pairs::insert_records;
+use super::tokens::{AccessRow, NewAccess, NewRefresh, RefreshRecord, RefreshRow, Source};
+use crate::db::DbConnection;
 
-/// What is written when the presented token qualifies; the rest comes from its record.
-pub struct Rotated<'a> {
-    pub presented_hash: &'a str,
+/// What a rotation writes; the rest of the child comes from the presented token's record.
+pub struct RotationWrite<'a> {
+    /// The key the presented token is stored under.
+    pub presented_key: &'a str,
     pub application_id: i64,
     pub now: i64,
-    pub token_hash: &'a str,
-    pub refresh_expires_at: i64,
+    /// A narrower scope for the child; `None` keeps the parent's.
+    pub scope: Option<&'a str>,
+    /// The child's key and its access token's `jti`.
+    pub child_key: &'a str,
     pub jti: &'a str,
+    pub refresh_expires_at: i64,
     pub access_expires_at: i64,
 }
 
-/// The presented token's record before the statement, whether its user is active,
-/// and the new refresh record's id if the statement rotated it.
-pub type Outcome = (RefreshRecord, bool, Option<i64>);
-
-/// `None` when no refresh record has the presented hash.
-pub fn rotate(conn: &mut PgConnection, rotated: &Rotated<'_>) -> QueryResult<Option<Outcome>> {
-    RotateStatement(rotated).get_result(conn).optional()
+/// What became of the presented token.
+pub enum Rotation<T = RefreshRecord> {
+    /// Claimed, and the child pair written: the record as it stood before (the
+    /// issuer's answer carries the child instead).
+    Rotated(T),
+    /// Not rotated: it did not qualify, or a concurrent request claimed it first.
+    Refused { record: RefreshRecord, user_active: bool },
+    /// No record has the presented key.
+    Unknown,
 }
 
-struct RotateStatement<'a>(&'a Rotated<'a>);
+pub fn rotate(conn: &mut DbConnection, write: &RotationWrite<'_>) -> QueryResult<Rotation> {
+    match conn {
+        DbConnection::Pg(pg) => {
+            let outcome: Option<(RefreshRecord, bool, Option<i64>)> =
+                RotateStatement::new(write).get_result(pg).optional()?;
+            Ok(match outcome {
+                None => Rotation::Unknown,
+                Some((record, _, Some(_))) => Rotation::Rotated(record),
+                Some((record, user_active, None)) => Rotation::Refused { record, user_active },
+            })
+        }
+        DbConnection::Sqlite(_) => {
+            let Some((record, user)) = RefreshRecord::find_with_user(conn, write.presented_key)? else {
+                return Ok(Rotation::Unknown);
+            };
+            let qualifies = record.application_id == write.application_id
+                && record.used_at.is_none()
+                && record.revoked_at.is_none()
+                && user.is_active
+                && record.expires_at > write.now;
+            let refused = |record| Rotation::Refused { record, user_active: user.is_active };
+            if !qualifies {
+                return Ok(refused(record));
+            }
+            let rotated = conn.transaction(|conn| {
+                if !RefreshRecord::claim(conn, record.id, write.now)? {
+                    return Ok(false);
+                }
+                let (refresh, access) = child_of(&record, write);
+                insert_records(conn, &refresh, &access)?;
+                Ok::<_, diesel::result::Error>(true)
+            })?;
+            Ok(if rotated { Rotation::Rotated(record) } else { refused(record) })
+        }
+    }
+}
+
+/// The child pair of `parent`, for SQLite's separate statements.
+fn child_of<'a>(parent: &'a RefreshRecord, write: &'a RotationWrite<'a>) -> (NewRefresh<'a>, NewAccess<'a>) {
+    let scope = write.scope.unwrap_or(&parent.scope);
+    let refresh = NewRefresh {
+        token_hash: write.child_key,
+        family_id: &parent.family_id,
+        parent_id: Some(parent.id),
+        user_id: parent.user_id,
+        application_id: write.application_id,
+        scope,
+        created_at: write.now,
+        expires_at: write.refresh_expires_at,
+    };
+    let access = NewAccess {
+        jti: write.jti,
+        user_id: Some(parent.user_id),
+        application_id: write.application_id,
+        refresh_token_id: None,
+        family_id: Some(&parent.family_id),
+        scope,
+        created_at: write.now,
+        expires_at: write.access_expires_at,
+    };
+    (refresh, access)
+}
+
+struct RotateStatement<'a> {
+    write: &'a RotationWrite<'a>,
+    child: RefreshRow<'a>,
+    access: AccessRow<'a>,
+}
+
+struct RotateStatementId;
 
 impl QueryId for RotateStatement<'_> {
-    type QueryId = RotateStatement<'static>;
+    type QueryId = RotateStatementId;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
@@ -65,44 +143,28 @@ impl RunQueryDsl<PgConnection> for RotateStatement<'_> {}
 
 impl QueryFragment<Pg> for RotateStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let r = self.0;
+        let w = self.write;
         // The columns in `RefreshRecord`'s order, then the user's `is_active`.
         out.push_sql(
             "WITH seen AS (SELECT t.id, t.token_hash, t.family_id, t.parent_id, t.user_id, \
              t.application_id, t.scope, t.created_at, t.expires_at, t.used_at, t.revoked_at, \
              u.is_active FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ",
         );
-        out.push_bind_param::<Text, _>(r.presented_hash)?;
+        out.push_bind_param::<Text, _>(w.presented_key)?;
         out.push_sql("), claimed AS (UPDATE refresh_tokens SET used_at = ");
-        out.push_bind_param::<BigInt, _>(&r.now)?;
+        out.push_bind_param::<BigInt, _>(&w.now)?;
         out.push_sql(" WHERE id = (SELECT id FROM seen WHERE application_id = ");
-        out.push_bind_param::<BigInt, _>(&r.application_id)?;
+        out.push_bind_param::<BigInt, _>(&w.application_id)?;
         out.push_sql(" AND used_at IS NULL AND revoked_at IS NULL AND is_active AND expires_at > ");
-        out.push_bind_param::<BigInt, _>(&r.now)?;
-        out.push_sql(
-            ") AND used_at IS NULL AND revoked_at IS NULL RETURNING id, family_id, user_id, scope), \
-             child AS (INSERT INTO refresh_tokens (token_hash, family_id, parent_id, user_id, \
-             application_id, scope, created_at, expires_at) SELECT ",
-        );
-        out.push_bind_param::<Text, _>(r.token_hash)?;
-        out.push_sql(", family_id, id, user_id, ");
-        out.push_bind_param::<BigInt, _>(&r.application_id)?;
-        out.push_sql(", scope, ");
-        out.push_bind_param::<BigInt, _>(&r.now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.refresh_expires_at)?;
-        out.push_sql(
-            " FROM claimed RETURNING id, family_id, user_id, scope), issued AS (INSERT INTO \
-             access_tokens (jti, user_id, application_id, refresh_token_id, family_id, scope, \
-             created_at, expires_at) SELECT ",
-        );
-        out.push_bind_param::<Text, _>(r.jti)?;
-        out.push_sql(", user_id, ");
-        out.push_bind_param::<BigInt, _>(&r.application_id)?;
-        out.push_sql(", id, family_id, scope, ");
-        out.push_bind_param::<BigInt, _>(&r.now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.access_expires_at)?;
+        out.push_bind_param::<BigInt, _>(&w.now)?;
+        out.push_sql(") AND used_at IS NULL AND revoked_at IS NULL RETURNING id, family_id, user_id, ");
+        // The child's scope: the narrower one asked for, or the parent's.
+        out.push_sql("COALESCE(");
+        out.push_bind_param::<Nullable<Text>, _>(&w.scope)?;
+        out.push_sql(", scope) AS scope), child AS (");
+        self.child.push_insert(&mut out)?;
+        out.push_sql(" FROM claimed RETURNING id, family_id, user_id, scope), issued AS (");
+        self.access.push_insert(&mut out)?;
         out.push_sql(
             " FROM child RETURNING refresh_token_id) SELECT seen.id, seen.token_hash, \
              seen.family_id, seen.parent_id, seen.user_id, seen.application_id, seen.scope, \
@@ -110,5 +172,33 @@ impl QueryFragment<Pg> for RotateStatement<'_> {
              (SELECT refresh_token_id FROM issued) FROM seen",
         );
         Ok(())
+    }
+}
+
+impl<'a> RotateStatement<'a> {
+    /// The child pair's values: bound where the write gives them, else from the claimed
+    /// parent (`claimed`, then `child`).
+    fn new(write: &'a RotationWrite<'a>) -> Self {
+        let child = RefreshRow {
+            token_hash: Source::Bound(write.child_key),
+            family_id: Source::Column("family_id"),
+            parent_id: Source::Column("id"),
+            user_id: Source::Column("user_id"),
+            application_id: Source::Bound(write.application_id),
+            scope: Source::Column("scope"),
+            created_at: Source::Bound(write.now),
+            expires_at: Source::Bound(write.refresh_expires_at),
+        };
+        let access = AccessRow {
+            jti: Source::Bound(write.jti),
+            user_id: Source::Column("user_id"),
+            application_id: Source::Bound(write.application_id),
+            refresh_token_id: Source::Column("id"),
+            family_id: Source::Column("family_id"),
+            scope: Source::Column("scope"),
+            created_at: Source::Bound(write.now),
+            expires_at: Source::Bound(write.access_expires_at),
+        };
+        RotateStatement { write, child, access }
     }
 }

@@ -2,10 +2,11 @@
 //! (`tokens::random::refresh_token_key`: selector and hash), in families.
 
 use diesel::backend::Backend;
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::schema::{access_tokens, refresh_tokens, social_accounts, users};
 use super::social::SocialAccount;
@@ -68,6 +69,134 @@ pub struct NewAccess<'a> {
     pub scope: &'a str,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// A value in a one-statement write on PostgreSQL: bound, or taken from a column of
+/// the row the statement's `SELECT` reads (a CTE's).
+pub(super) enum Source<T> {
+    Bound(T),
+    Column(&'static str),
+}
+
+impl<T> Source<T> {
+    fn push<'b, ST>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>
+    where
+        Pg: diesel::sql_types::HasSqlType<ST>,
+        T: ToSql<ST, Pg>,
+    {
+        match self {
+            Source::Bound(value) => out.push_bind_param::<ST, T>(value),
+            Source::Column(column) => {
+                out.push_sql(column);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The one definition of a new refresh record's columns for the one-statement writes
+/// (`pairs`, `rotation`, `sign_in`): `push_insert` lists them and their values in one order.
+pub(super) struct RefreshRow<'a> {
+    pub token_hash: Source<&'a str>,
+    pub family_id: Source<&'a str>,
+    pub parent_id: Source<Option<i64>>,
+    pub user_id: Source<i64>,
+    pub application_id: Source<i64>,
+    pub scope: Source<&'a str>,
+    pub created_at: Source<i64>,
+    pub expires_at: Source<i64>,
+}
+
+impl RefreshRow<'_> {
+    /// `INSERT INTO refresh_tokens (...) SELECT ...`; the caller adds `FROM` and `RETURNING`.
+    pub(super) fn push_insert<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO refresh_tokens (token_hash, family_id, parent_id, user_id, application_id, \
+             scope, created_at, expires_at) SELECT ",
+        );
+        self.token_hash.push::<Text>(out)?;
+        out.push_sql(", ");
+        self.family_id.push::<Text>(out)?;
+        out.push_sql(", ");
+        self.parent_id.push::<Nullable<BigInt>>(out)?;
+        out.push_sql(", ");
+        self.user_id.push::<BigInt>(out)?;
+        out.push_sql(", ");
+        self.application_id.push::<BigInt>(out)?;
+        out.push_sql(", ");
+        self.scope.push::<Text>(out)?;
+        out.push_sql(", ");
+        self.created_at.push::<BigInt>(out)?;
+        out.push_sql(", ");
+        self.expires_at.push::<BigInt>(out)
+    }
+}
+
+impl<'a> From<&NewRefresh<'a>> for RefreshRow<'a> {
+    fn from(new: &NewRefresh<'a>) -> Self {
+        RefreshRow {
+            token_hash: Source::Bound(new.token_hash),
+            family_id: Source::Bound(new.family_id),
+            parent_id: Source::Bound(new.parent_id),
+            user_id: Source::Bound(new.user_id),
+            application_id: Source::Bound(new.application_id),
+            scope: Source::Bound(new.scope),
+            created_at: Source::Bound(new.created_at),
+            expires_at: Source::Bound(new.expires_at),
+        }
+    }
+}
+
+/// `RefreshRow` for the access record written with it.
+pub(super) struct AccessRow<'a> {
+    pub jti: Source<&'a str>,
+    pub user_id: Source<Option<i64>>,
+    pub application_id: Source<i64>,
+    pub refresh_token_id: Source<Option<i64>>,
+    pub family_id: Source<Option<&'a str>>,
+    pub scope: Source<&'a str>,
+    pub created_at: Source<i64>,
+    pub expires_at: Source<i64>,
+}
+
+impl AccessRow<'_> {
+    /// `INSERT INTO access_tokens (...) SELECT ...`; the caller adds `FROM` and `RETURNING`.
+    pub(super) fn push_insert<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO access_tokens (jti, user_id, application_id, refresh_token_id, family_id, \
+             scope, created_at, expires_at) SELECT ",
+        );
+        self.jti.push::<Text>(out)?;
+        out.push_sql(", ");
+        self.user_id.push::<Nullable<BigInt>>(out)?;
+        out.push_sql(", ");
+        self.application_id.push::<BigInt>(out)?;
+        out.push_sql(", ");
+        self.refresh_token_id.push::<Nullable<BigInt>>(out)?;
+        out.push_sql(", ");
+        self.family_id.push::<Nullable<Text>>(out)?;
+        out.push_sql(", ");
+        self.scope.push::<Text>(out)?;
+        out.push_sql(", ");
+        self.created_at.push::<BigInt>(out)?;
+        out.push_sql(", ");
+        self.expires_at.push::<BigInt>(out)
+    }
+}
+
+impl<'a> From<&NewAccess<'a>> for AccessRow<'a> {
+    fn from(new: &NewAccess<'a>) -> Self {
+        AccessRow {
+            jti: Source::Bound(new.jti),
+            user_id: Source::Bound(new.user_id),
+            application_id: Source::Bound(new.application_id),
+            refresh_token_id: Source::Bound(new.refresh_token_id),
+            family_id: Source::Bound(new.family_id),
+            scope: Source::Bound(new.scope),
+            created_at: Source::Bound(new.created_at),
+            expires_at: Source::Bound(new.expires_at),
+        }
+    }
 }
 
 impl RefreshRecord {

@@ -3,9 +3,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header;
-use actix_web::HttpResponse;
-use diesel::PgConnection;
 use serde::Serialize;
 
 use super::keys::{AccessClaims, KeyStore};
@@ -18,19 +15,19 @@ use crate::metrics::Metrics;
 use crate::store::applications::Application;
 use crate::store::audit::NewAuditEvent;
 use crate::store::pairs::{insert_pair, Before};
-use crate::store::returning_sign_in::{self, Identity};
-use crate::store::rotation;
-use crate::store::tokens::{AccessRecord, NewAccess, NewRefresh, RefreshRecord};
+use crate::store::returning_sign_in::{self, Identity, ReturningSignIn};
+use crate::store::rotation::{self, Rotation, RotationWrite};
+use crate::store::tokens::{AccessRecord, NewAccess, NewRefresh};
 use crate::store::users::User;
 
-/// Which refresh token, if any, comes with the access token.
-pub enum Family<'a> {
+/// Which refresh token, if any, comes with the access token (a rotation continues a
+/// family: `TokenIssuer::rotate`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Family {
     /// No refresh token (`client_credentials`).
     None,
     /// A new sign-in starts a new family.
     New,
-    /// A rotation continues the family of `parent`.
-    Rotate(&'a RefreshRecord),
 }
 
 /// What is being granted, to whom.
@@ -40,7 +37,7 @@ pub struct Grant<'a> {
     /// `None` for `client_credentials`, where the client acts for itself.
     pub user_id: Option<i64>,
     pub scope: &'a Scope,
-    pub family: Family<'a>,
+    pub family: Family,
 }
 
 /// RFC 6749 §5.1 token response.
@@ -52,16 +49,6 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
-}
-
-impl TokenResponse {
-    /// 200 with `Cache-Control: no-store`, as RFC 6749 §5.1 requires.
-    pub fn into_response(self) -> HttpResponse {
-        HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(self)
-    }
 }
 
 /// Tokens recorded but not yet signed. A write job returns this, and the caller signs
@@ -97,11 +84,9 @@ impl TokenIssuer {
         &self.keys
     }
 
-    /// Records and signs the tokens of `grant`. The records are written atomically
-    /// (one statement or one savepoint), so a failure leaves no half-issued pair; a
-    /// caller with more writes of its own wraps them and this in one transaction.
-    /// A rotation claims its parent in the same write and fails with `invalid_grant`
-    /// when a concurrent request claimed it first.
+    /// Records the tokens of `grant`. The records are written atomically (one
+    /// statement or one savepoint), so a failure leaves no half-issued pair; a caller
+    /// with more writes of its own wraps them and this in one transaction.
     pub fn issue(&self, conn: &mut DbConnection, grant: Grant<'_>) -> Result<Issued, ApiError> {
         self.issue_after(conn, grant, None)
     }
@@ -114,7 +99,7 @@ impl TokenIssuer {
         grant: Grant<'_>,
         event: NewAuditEvent<'_>,
     ) -> Result<Issued, ApiError> {
-        if !matches!(grant.family, Family::New) || grant.user_id.is_none() {
+        if grant.family != Family::New || grant.user_id.is_none() {
             return Err(ApiError::internal("a sign-in starts a new family for a user"));
         }
         let event = NewAuditEvent { created_at: crate::time::now(), actor_user_id: grant.user_id, ..event };
@@ -146,23 +131,15 @@ impl TokenIssuer {
                 AccessRecord::insert(conn, &access)?;
                 None
             }
-            Family::New | Family::Rotate(_) => {
+            Family::New => {
                 let user_id =
                     grant.user_id.ok_or_else(|| ApiError::internal("refresh token without a user"))?;
-                let (family_id, parent_id) = match grant.family {
-                    Family::Rotate(parent) => (parent.family_id.clone(), Some(parent.id)),
-                    _ => (random::ordered_id(), None),
-                };
-                let before = match (parent_id, sign_in) {
-                    (Some(parent_id), _) => Before::Claim(parent_id, now),
-                    (None, Some(event)) => Before::SignIn(event),
-                    (None, None) => Before::Nothing,
-                };
+                let family_id = random::ordered_id();
                 let token = random::refresh_token();
                 let refresh = NewRefresh {
                     token_hash: &token.key,
                     family_id: &family_id,
-                    parent_id,
+                    parent_id: None,
                     user_id,
                     application_id: app.id,
                     scope: &scope,
@@ -170,65 +147,71 @@ impl TokenIssuer {
                     expires_at: now + self.refresh_ttl,
                 };
                 access.family_id = Some(&family_id);
-                if insert_pair(conn, before, &refresh, &access)?.is_none() {
-                    return Err(super::refresh::concurrent());
-                }
+                let before = sign_in.map_or(Before::Nothing, Before::SignIn);
+                insert_pair(conn, before, &refresh, &access)?;
                 Some(token.token)
             }
         };
         Ok(self.unsigned(grant.grant_type, app, grant.user_id, scope, jti, refresh_token, now))
     }
 
-    /// A rotation on PostgreSQL without a narrowed scope: the lookup, the claim and the new
-    /// pair in one statement (`store::rotation`). Returns the presented token's record as
-    /// it stood, whether its user is active, and the new pair when the record qualified
-    /// and no concurrent request claimed it first; `None` for an unknown token.
-    pub fn rotate_in_one(
+    /// Rotates the refresh token `presented` (by `application`, optionally narrowing
+    /// its scope to `narrowed`): claims it and records its child pair in one write, if it
+    /// qualifies. Otherwise the record as it stood, for the caller to explain the refusal.
+    pub fn rotate(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut DbConnection,
         application: &Application,
-        presented_hash: &str,
-        now: i64,
-    ) -> Result<Option<(RefreshRecord, bool, Option<Issued>)>, ApiError> {
+        presented: &str,
+        narrowed: Option<&Scope>,
+    ) -> Result<Rotation<Issued>, ApiError> {
+        let now = crate::time::now();
         let (jti, token) = (random::ordered_id(), random::refresh_token());
-        let write = rotation::Rotated {
-            presented_hash,
+        let presented_key = random::refresh_token_key(presented);
+        let narrowed = narrowed.map(Scope::to_string);
+        let write = RotationWrite {
+            presented_key: &presented_key,
             application_id: application.id,
             now,
-            token_hash: &token.key,
-            refresh_expires_at: now + self.refresh_ttl,
+            scope: narrowed.as_deref(),
+            child_key: &token.key,
             jti: &jti,
+            refresh_expires_at: now + self.refresh_ttl,
             access_expires_at: now + self.access_ttl,
         };
-        let Some((record, user_active, child)) = rotation::rotate(conn, &write)? else { return Ok(None) };
-        let issued = child.map(|_| {
-            self.unsigned(
-                GrantType::RefreshToken,
-                application,
-                Some(record.user_id),
-                record.scope.clone(),
-                jti,
-                Some(token.token),
-                now,
-            )
-        });
-        Ok(Some((record, user_active, issued)))
+        Ok(match rotation::rotate(conn, &write)? {
+            Rotation::Rotated(parent) => {
+                let scope = narrowed.unwrap_or(parent.scope);
+                let user_id = Some(parent.user_id);
+                let refresh_token = Some(token.token);
+                let grant_type = GrantType::RefreshToken;
+                Rotation::Rotated(self.unsigned(
+                    grant_type,
+                    application,
+                    user_id,
+                    scope,
+                    jti,
+                    refresh_token,
+                    now,
+                ))
+            }
+            Rotation::Refused { record, user_active } => Rotation::Refused { record, user_active },
+            Rotation::Unknown => Rotation::Unknown,
+        })
     }
 
-    /// A returning social user's sign-in on PostgreSQL: the link is looked up and, when its
-    /// user is active and may have `scope`, updated, the sign-in recorded and the pair
-    /// written, in one statement (`store::returning_sign_in`). Returns the user as the
-    /// statement found it and the pair if it was issued; `None` when the identity has no
-    /// link yet.
+    /// A returning social user's sign-in: when `identity` is linked to a user who is
+    /// active and may have `scope`, the link is updated, the sign-in recorded and the
+    /// pair written, in one write (`store::returning_sign_in`).
     pub fn sign_in_returning(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut DbConnection,
         grant_type: GrantType,
         application: &Application,
         scope: &Scope,
         identity: &Identity<'_>,
         event: NewAuditEvent<'_>,
-    ) -> Result<Option<(User, Option<Issued>)>, ApiError> {
+    ) -> Result<ReturningSignIn<(User, Issued)>, ApiError> {
         let now = crate::time::now();
         let (jti, family_id, token) = (random::ordered_id(), random::ordered_id(), random::refresh_token());
         let event = NewAuditEvent { created_at: now, ..event };
@@ -246,13 +229,16 @@ impl TokenIssuer {
             jti: &jti,
             access_expires_at: now + self.access_ttl,
         };
-        let Some((user, issued)) = returning_sign_in::sign_in(conn, &write)? else { return Ok(None) };
-        if !issued {
-            return Ok(Some((user, None)));
-        }
-        let issued =
-            self.unsigned(grant_type, application, Some(user.id), scope, jti, Some(token.token), now);
-        Ok(Some((user, Some(issued))))
+        Ok(match returning_sign_in::sign_in(conn, &write)? {
+            ReturningSignIn::SignedIn(user) => {
+                let refresh_token = Some(token.token);
+                let issued =
+                    self.unsigned(grant_type, application, Some(user.id), scope, jti, refresh_token, now);
+                ReturningSignIn::SignedIn((user, issued))
+            }
+            ReturningSignIn::Refused(user) => ReturningSignIn::Refused(user),
+            ReturningSignIn::NoLink => ReturningSignIn::NoLink,
+        })
     }
 
     /// The claims of an access token whose records are written.

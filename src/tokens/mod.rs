@@ -4,7 +4,6 @@
 pub mod issuer;
 pub mod keys;
 pub mod random;
-pub mod refresh;
 pub mod revocation;
 pub mod sealed;
 mod verified;
