@@ -169,7 +169,7 @@ fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) 
             } else {
                 println!("client_id: {}", created.client_id);
                 if let Some(secret) = &created.client_secret {
-                    println!("client_secret: {secret}");
+                    println!("client_secret: {}", secret.expose());
                     println!("Store the secret now: it is not shown again.");
                 }
             }
@@ -219,7 +219,7 @@ fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) 
                      stopped answering from their cache, but check that they are healthy"
                 );
             }
-            println!("client_secret: {secret}");
+            println!("client_secret: {}", secret.expose());
             Ok(())
         }
     }

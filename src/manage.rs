@@ -10,7 +10,7 @@ use crate::domain::{ClientType, Email, GrantType, NewPassword, PasswordRules};
 use crate::error::ApiError;
 use crate::store::applications::{Application, NewApplication};
 use crate::store::users::{NewUser, User};
-use crate::tokens::random;
+use crate::tokens::random::{self, ClientSecret};
 
 pub struct ApplicationSpec {
     pub name: String,
@@ -27,7 +27,7 @@ pub struct ApplicationSpec {
 pub struct CreatedApplication {
     pub client_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<ClientSecret>,
     #[serde(skip)]
     pub application: Application,
 }
@@ -77,8 +77,8 @@ pub fn create_application(
 ) -> Result<CreatedApplication, ApiError> {
     check_spec(spec)?;
     let client_id = random::client_id();
-    let secret = (spec.client_type == ClientType::Confidential).then(random::client_secret);
-    let hash = secret.as_deref().map(random::sha256_hex);
+    let secret = (spec.client_type == ClientType::Confidential).then(ClientSecret::generate);
+    let hash = secret.as_ref().map(ClientSecret::hash);
     let grants: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
     let now = crate::time::now();
     let application = Application::insert(
@@ -100,13 +100,13 @@ pub fn create_application(
 }
 
 /// Replaces a confidential client's secret; the old one stops working at once.
-pub fn rotate_secret(conn: &mut DbConnection, client_id: &str) -> Result<String, ApiError> {
+pub fn rotate_secret(conn: &mut DbConnection, client_id: &str) -> Result<ClientSecret, ApiError> {
     let app = Application::find_by_client_id(conn, client_id)?.ok_or(ApiError::NotFound)?;
     if app.client_type() == ClientType::Public {
         return Err(ApiError::invalid_request("Public clients have no secret."));
     }
-    let secret = random::client_secret();
-    Application::set_secret_hash(conn, app.id, &random::sha256_hex(&secret), crate::time::now())?;
+    let secret = ClientSecret::generate();
+    Application::set_secret_hash(conn, app.id, &secret.hash(), crate::time::now())?;
     Ok(secret)
 }
 

@@ -14,6 +14,7 @@ use crate::manage::{self, ApplicationSpec};
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::applications::{Application, ApplicationChanges};
+use crate::tokens::random::ClientSecret;
 
 #[derive(Serialize)]
 pub struct ApplicationView {
@@ -48,7 +49,7 @@ struct WithSecret {
     #[serde(flatten)]
     application: ApplicationView,
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret: Option<String>,
+    client_secret: Option<ClientSecret>,
 }
 
 fn grants(params: &Params) -> Result<Option<Vec<GrantType>>, ApiError> {

@@ -17,10 +17,11 @@ use crate::state::AppState;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::rotation::Rotation;
 use crate::store::tokens::{revoke, RefreshRecord};
-use crate::tokens::{random, Issued, TokenIssuer, TokenResponse};
+use crate::tokens::random::RefreshToken;
+use crate::tokens::{Issued, TokenIssuer, TokenResponse};
 
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    pub refresh_token: RefreshToken,
     /// A narrower scope for the new pair.
     pub scope: Option<String>,
 }
@@ -94,7 +95,7 @@ impl Rotating<'_> {
         let narrowed = match asked {
             None => None,
             Some(raw) => {
-                let key = random::refresh_token_key(&request.refresh_token);
+                let key = request.refresh_token.key();
                 let (record, user) = RefreshRecord::find_with_user(conn, &key)?.ok_or_else(refused)?;
                 match self.judge(conn, &record, user.is_active, Some(raw))? {
                     Verdict::Qualifies(scope) => scope,

@@ -18,6 +18,7 @@ use crate::params::Params;
 use crate::respond::no_store;
 use crate::state::AppState;
 use crate::store::users::User;
+use crate::tokens::random::RefreshToken;
 use crate::tokens::TokenResponse;
 
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -47,7 +48,7 @@ pub async fn token(
         }
         GrantType::RefreshToken => {
             let request = RefreshRequest {
-                refresh_token: params.require("refresh_token")?.to_owned(),
+                refresh_token: RefreshToken::presented(params.require("refresh_token")?.to_owned()),
                 scope: owned("scope"),
             };
             refresh_token(&state, client, request).await?

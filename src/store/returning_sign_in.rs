@@ -18,6 +18,7 @@ use super::social::SocialAccount;
 use super::tokens::{AccessRow, NewAccess, NewRefresh, RefreshRow, Source};
 use super::users::User;
 use crate::db::DbConnection;
+use crate::tokens::random::TokenKey;
 
 /// The identity signing in, and what its link should now hold.
 pub struct Identity<'a> {
@@ -38,7 +39,7 @@ pub struct SignIn<'a> {
     pub application_id: i64,
     pub scope: &'a str,
     pub family_id: &'a str,
-    pub token_hash: &'a str,
+    pub token_key: &'a TokenKey,
     pub refresh_expires_at: i64,
     pub jti: &'a str,
     pub access_expires_at: i64,
@@ -95,7 +96,7 @@ pub fn sign_in(conn: &mut DbConnection, sign_in: &SignIn<'_>) -> QueryResult<Ret
 fn pair<'a>(s: &'a SignIn<'a>, user_id: i64) -> (NewRefresh<'a>, NewAccess<'a>) {
     let now = s.event.created_at;
     let refresh = NewRefresh {
-        token_hash: s.token_hash,
+        token_hash: s.token_key.as_str(),
         family_id: s.family_id,
         parent_id: None,
         user_id,

@@ -18,17 +18,18 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use super::pairs::insert_records;
 use super::tokens::{AccessRow, NewAccess, NewRefresh, RefreshRecord, RefreshRow, Source};
 use crate::db::DbConnection;
+use crate::tokens::random::TokenKey;
 
 /// What a rotation writes; the rest of the child comes from the presented token's record.
 pub struct RotationWrite<'a> {
     /// The key the presented token is stored under.
-    pub presented_key: &'a str,
+    pub presented_key: &'a TokenKey,
     pub application_id: i64,
     pub now: i64,
     /// A narrower scope for the child; `None` keeps the parent's.
     pub scope: Option<&'a str>,
     /// The child's key and its access token's `jti`.
-    pub child_key: &'a str,
+    pub child_key: &'a TokenKey,
     pub jti: &'a str,
     pub refresh_expires_at: i64,
     pub access_expires_at: i64,
@@ -86,7 +87,7 @@ pub fn rotate(conn: &mut DbConnection, write: &RotationWrite<'_>) -> QueryResult
 fn child_of<'a>(parent: &'a RefreshRecord, write: &'a RotationWrite<'a>) -> (NewRefresh<'a>, NewAccess<'a>) {
     let scope = write.scope.unwrap_or(&parent.scope);
     let refresh = NewRefresh {
-        token_hash: write.child_key,
+        token_hash: write.child_key.as_str(),
         family_id: &parent.family_id,
         parent_id: Some(parent.id),
         user_id: parent.user_id,
@@ -150,7 +151,7 @@ impl QueryFragment<Pg> for RotateStatement<'_> {
              t.application_id, t.scope, t.created_at, t.expires_at, t.used_at, t.revoked_at, \
              u.is_active FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ",
         );
-        out.push_bind_param::<Text, _>(w.presented_key)?;
+        out.push_bind_param::<Text, _>(w.presented_key.as_str())?;
         out.push_sql("), claimed AS (UPDATE refresh_tokens SET used_at = ");
         out.push_bind_param::<BigInt, _>(&w.now)?;
         out.push_sql(" WHERE id = (SELECT id FROM seen WHERE application_id = ");
@@ -180,7 +181,7 @@ impl<'a> RotateStatement<'a> {
     /// parent (`claimed`, then `child`).
     fn new(write: &'a RotationWrite<'a>) -> Self {
         let child = RefreshRow {
-            token_hash: Source::Bound(write.child_key),
+            token_hash: Source::Bound(write.child_key.as_str()),
             family_id: Source::Column("family_id"),
             parent_id: Source::Column("id"),
             user_id: Source::Column("user_id"),

@@ -13,6 +13,7 @@ use super::social::SocialAccount;
 use super::users::User;
 use crate::db::DbConnection;
 use crate::on_backend;
+use crate::tokens::random::TokenKey;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refresh_tokens)]
@@ -200,9 +201,9 @@ impl<'a> From<&NewAccess<'a>> for AccessRow<'a> {
 }
 
 impl RefreshRecord {
-    pub fn find_by_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<RefreshRecord>> {
+    pub fn find_by_key(conn: &mut DbConnection, key: &TokenKey) -> QueryResult<Option<RefreshRecord>> {
         on_backend!(conn, |c| refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(hash))
+            .filter(refresh_tokens::token_hash.eq(key.as_str()))
             .select(RefreshRecord::as_select())
             .get_result(c)
             .optional())
@@ -213,10 +214,13 @@ impl RefreshRecord {
     }
 
     /// The record and its user in one round trip: what a rotation needs to decide.
-    pub fn find_with_user(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<(RefreshRecord, User)>> {
+    pub fn find_with_user(
+        conn: &mut DbConnection,
+        key: &TokenKey,
+    ) -> QueryResult<Option<(RefreshRecord, User)>> {
         on_backend!(conn, |c| refresh_tokens::table
             .inner_join(users::table)
-            .filter(refresh_tokens::token_hash.eq(hash))
+            .filter(refresh_tokens::token_hash.eq(key.as_str()))
             .select((RefreshRecord::as_select(), User::as_select()))
             .get_result(c)
             .optional())

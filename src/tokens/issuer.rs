@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::keys::{AccessClaims, KeyStore};
-use super::random;
+use super::random::{self, RefreshToken};
 use crate::db::DbConnection;
 use crate::domain::scope::ADMIN;
 use crate::domain::{GrantType, Scope};
@@ -48,7 +48,7 @@ pub struct TokenResponse {
     pub expires_in: i64,
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
 }
 
 /// Tokens recorded but not yet signed. A write job returns this, and the caller signs
@@ -58,7 +58,7 @@ pub struct TokenResponse {
 pub struct Issued {
     grant_type: GrantType,
     claims: AccessClaims,
-    refresh_token: Option<String>,
+    refresh_token: Option<RefreshToken>,
 }
 
 pub struct TokenIssuer {
@@ -137,7 +137,7 @@ impl TokenIssuer {
                 let family_id = random::ordered_id();
                 let token = random::refresh_token();
                 let refresh = NewRefresh {
-                    token_hash: &token.key,
+                    token_hash: token.key.as_str(),
                     family_id: &family_id,
                     parent_id: None,
                     user_id,
@@ -162,12 +162,12 @@ impl TokenIssuer {
         &self,
         conn: &mut DbConnection,
         application: &Application,
-        presented: &str,
+        presented: &RefreshToken,
         narrowed: Option<&Scope>,
     ) -> Result<Rotation<Issued>, ApiError> {
         let now = crate::time::now();
         let (jti, token) = (random::ordered_id(), random::refresh_token());
-        let presented_key = random::refresh_token_key(presented);
+        let presented_key = presented.key();
         let narrowed = narrowed.map(Scope::to_string);
         let write = RotationWrite {
             presented_key: &presented_key,
@@ -224,7 +224,7 @@ impl TokenIssuer {
             application_id: application.id,
             scope: &scope,
             family_id: &family_id,
-            token_hash: &token.key,
+            token_key: &token.key,
             refresh_expires_at: now + self.refresh_ttl,
             jti: &jti,
             access_expires_at: now + self.access_ttl,
@@ -250,7 +250,7 @@ impl TokenIssuer {
         user_id: Option<i64>,
         scope: String,
         jti: String,
-        refresh_token: Option<String>,
+        refresh_token: Option<RefreshToken>,
         now: i64,
     ) -> Issued {
         let claims = AccessClaims {

@@ -32,44 +32,112 @@ pub fn ordered_id() -> String {
     hex::encode(buf)
 }
 
-/// A new refresh token and the key its record is stored under (`refresh_token_key`).
+/// A refresh token as its client holds it. It is never stored (its `key` is) and
+/// never printed: `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    /// A token a client presented, whatever its shape.
+    pub fn presented(token: String) -> Self {
+        Self(token)
+    }
+
+    /// The token itself, for the one response that hands it to its client.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The key its record is stored and found under (`refresh_token_key`).
+    pub fn key(&self) -> TokenKey {
+        refresh_token_key(&self.0)
+    }
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken(redacted)")
+    }
+}
+
+/// The key a refresh token's record is stored under: not the token, and not
+/// interchangeable with it or with any other string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TokenKey(String);
+
+impl TokenKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(redacted)")
+    }
+}
+
+/// A new refresh token and the key its record is stored under.
 pub struct NewRefreshToken {
-    pub token: String,
-    pub key: String,
+    pub token: RefreshToken,
+    pub key: TokenKey,
 }
 
 /// A refresh token: the prefix, a selector (an `ordered_id`, which is not secret), `_`,
 /// and 256 random bits.
 pub fn refresh_token() -> NewRefreshToken {
-    let token = format!("{REFRESH_PREFIX}{}_{}", ordered_id(), token(32));
-    NewRefreshToken { key: refresh_token_key(&token), token }
+    let token = RefreshToken(format!("{REFRESH_PREFIX}{}_{}", ordered_id(), token(32)));
+    NewRefreshToken { key: token.key(), token }
 }
 
 /// The key a refresh token's record is stored and found under: its selector, `.`, and
 /// the SHA-256 of the whole token, so the token itself is never stored. Why the
 /// selector leads: every new key then lands beside the last one in the unique index,
-/// where a bare hash put each insert on a random page (most of the pages SQLite's WAL
-/// copied per rotation). A token without a selector (issued before there was one) is
-/// stored under its bare hash.
-pub fn refresh_token_key(presented: &str) -> String {
+/// where a bare hash put each insert on a random page. A token without a selector
+/// (issued before there was one) is stored under its bare hash.
+pub fn refresh_token_key(presented: &str) -> TokenKey {
     let selector = presented
         .strip_prefix(REFRESH_PREFIX)
         .and_then(|rest| {
             rest.get(..SELECTOR_LEN).filter(|_| rest.as_bytes().get(SELECTOR_LEN) == Some(&b'_'))
         })
         .filter(|s| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
-    match selector {
+    TokenKey(match selector {
         Some(selector) => format!("{selector}.{}", sha256_hex(presented)),
         None => sha256_hex(presented),
-    }
+    })
 }
 
 /// Hex digits of an `ordered_id`.
 const SELECTOR_LEN: usize = 32;
 
-/// A 256-bit client secret.
-pub fn client_secret() -> String {
-    format!("{SECRET_PREFIX}{}", token(32))
+/// A confidential client's secret, shown once when it is made: `Debug` shows nothing
+/// of it, and only its `hash` is stored.
+#[derive(Clone, serde::Serialize)]
+#[serde(transparent)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// A new 256-bit secret.
+    pub fn generate() -> Self {
+        Self(format!("{SECRET_PREFIX}{}", token(32)))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What `applications.secret_hash` holds.
+    pub fn hash(&self) -> String {
+        sha256_hex(&self.0)
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(redacted)")
+    }
 }
 
 /// A client id: 128 bits is plenty for an identifier that is not a secret. Hex, so it
@@ -98,11 +166,12 @@ mod tests {
     #[test]
     fn refresh_tokens_are_prefixed_url_safe_and_256_bit() {
         let NewRefreshToken { token, key } = refresh_token();
+        let (token, key) = (token.expose().to_owned(), key.as_str().to_owned());
         let (selector, secret) = token.strip_prefix(REFRESH_PREFIX).unwrap().split_once('_').unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(secret).unwrap().len(), 32);
         assert_eq!(selector.len(), SELECTOR_LEN);
         assert!(!token.contains(['+', '/', '=', '.']));
-        assert_ne!(token, refresh_token().token);
+        assert_ne!(token, refresh_token().token.expose());
         assert_eq!(key, format!("{selector}.{}", sha256_hex(&token)));
         assert!(!key.contains(secret));
     }
@@ -117,10 +186,10 @@ mod tests {
     #[test]
     fn a_token_without_a_selector_is_keyed_by_its_bare_hash() {
         for presented in ["pc_rt_not-a-token", "pc_rt_0123456789abcdef0123456789abcdef-x", "opaque", ""] {
-            assert_eq!(refresh_token_key(presented), sha256_hex(presented), "{presented}");
+            assert_eq!(refresh_token_key(presented).as_str(), sha256_hex(presented), "{presented}");
         }
         let upper = "pc_rt_0123456789ABCDEF0123456789ABCDEF_secret";
-        assert_eq!(refresh_token_key(upper), sha256_hex(upper));
+        assert_eq!(refresh_token_key(upper).as_str(), sha256_hex(upper));
     }
 
     #[test]
@@ -135,9 +204,10 @@ mod tests {
 
     #[test]
     fn hash_matching_is_exact() {
-        let secret = client_secret();
-        let stored = sha256_hex(&secret);
-        assert!(matches_hash(&secret, &stored));
-        assert!(!matches_hash(&format!("{secret}x"), &stored));
+        let secret = ClientSecret::generate();
+        let stored = secret.hash();
+        assert!(matches_hash(secret.expose(), &stored));
+        assert!(!matches_hash(&format!("{}x", secret.expose()), &stored));
+        assert!(!format!("{secret:?}").contains(secret.expose()));
     }
 }

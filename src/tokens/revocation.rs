@@ -30,7 +30,7 @@ pub fn find(
     hint: Option<&str>,
 ) -> Result<Option<FoundToken>, ApiError> {
     let as_refresh = |conn: &mut DbConnection| -> Result<Option<FoundToken>, ApiError> {
-        Ok(RefreshRecord::find_by_hash(conn, &random::refresh_token_key(token))?.map(FoundToken::Refresh))
+        Ok(RefreshRecord::find_by_key(conn, &random::refresh_token_key(token))?.map(FoundToken::Refresh))
     };
     let as_access = |conn: &mut DbConnection| -> Result<Option<FoundToken>, ApiError> {
         let Ok(claims) = keys.verify_ignoring_expiry(token) else { return Ok(None) };

@@ -150,7 +150,7 @@ async fn a_lost_cache_listener_never_serves_an_old_secret() {
     }
 
     assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
-    let new = TestClient { id: old.id.clone(), secret: Some(secret) };
+    let new = TestClient { id: old.id.clone(), secret: Some(secret.expose().to_owned()) };
     let mut params = new.body();
     params.push(("grant_type", "client_credentials".to_owned()));
     assert_eq!(app.post_token(&params).await.status(), 200);

@@ -168,7 +168,7 @@ impl TestApp {
             owner_id: None,
         };
         let created = manage::create_application(&mut self.db(), &spec).expect("application created");
-        TestClient { id: created.client_id, secret: created.client_secret }
+        TestClient { id: created.client_id, secret: created.client_secret.map(|s| s.expose().to_owned()) }
     }
 
     /// A confidential client allowed password, refresh_token and client_credentials.
