@@ -1,20 +1,20 @@
-//! Applications by `client_id`, kept in memory while something guarantees that a
-//! change anywhere empties the cache.
+//! Applications by `client_id` in memory, in the one way each backend allows
+//! (`ClientCache`); `auth::client_auth` is the only reader.
 //!
 //! Client authentication is on every grant and every introspection, and on PostgreSQL
 //! the application lookup is a round trip of its own. But a secret rotated by another
 //! replica or by the CLI must stop working at once, so a cache with only a time limit
-//! is wrong. On PostgreSQL a trigger notifies `portcullis_applications` with the
-//! transaction id of every change (migration 3); a thread of each server listens,
-//! empties the cache and acknowledges on `portcullis_applications_ack`. The cache
-//! answers only while that thread is connected and has completed a round trip in the
-//! last `FRESH` seconds. A change made through `change_applications` (the CLI and the
-//! admin API) returns only once every server listening on the database has
-//! acknowledged it, or `ACK_TIMEOUT` has passed: longer than `FRESH` plus the ping
-//! interval, so a server whose listener stalled has stopped answering from memory by
-//! then. Either way "at once" holds across replicas and processes. SQLite has no way to
-//! hear another process's change, so there this cache stays off and `stamped_clients`
-//! keeps entries that only a write transaction can confirm.
+//! is wrong. On PostgreSQL (`ListeningCache`) a trigger notifies
+//! `portcullis_applications` with the transaction id of every change (migration 3); a
+//! thread of each server listens, empties the cache and acknowledges on
+//! `portcullis_applications_ack`. The cache answers only while that thread is connected
+//! and has completed a round trip in the last `FRESH` seconds. A change made through
+//! `change_applications` (the CLI and the admin API) returns only once every server
+//! listening on the database has acknowledged it, or `ACK_TIMEOUT` has passed: longer
+//! than `FRESH` plus the ping interval, so a server whose listener stalled has stopped
+//! answering from memory by then. Either way "at once" holds across replicas and
+//! processes. SQLite has no way to hear another process's change, so there
+//! `stamped_clients` keeps entries that only a write transaction can confirm.
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};

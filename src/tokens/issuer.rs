@@ -53,7 +53,7 @@ pub struct TokenResponse {
 
 /// Tokens recorded but not yet signed. A write job returns this, and the caller signs
 /// it (`TokenIssuer::sign`) once the job is done: on SQLite every write job runs on
-/// one thread, where a signature per request was a tenth of that thread's time.
+/// one thread, which should spend its time writing, not signing (bench/notes.md).
 #[must_use = "an issued token is answered only once signed"]
 pub struct Issued {
     grant_type: GrantType,
