@@ -14,6 +14,7 @@ use crate::db::DbConnection;
 use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::applications::Application;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::rotation::Rotation;
 use crate::store::tokens::{revoke, RefreshRecord};
@@ -37,8 +38,8 @@ pub async fn refresh_token(
         .writes
         .run(move |conn| {
             let app = clients.authorize(conn, &client, &Needs::grant(GrantType::RefreshToken))?;
-            let rotation = Rotating { issuer: &issuer, application_id: app.id, grace, now: crate::time::now() };
-            match rotation.rotate(conn, &app, &request)? {
+            let rotation = Rotating { issuer: &issuer, app: &app, grace, now: crate::time::now() };
+            match rotation.rotate(conn, &request)? {
                 Ok(issued) => Ok(issued),
                 Err(Replayed { user_id, family_id }) => {
                     tracing::warn!(user.id = user_id, client.id = %app.client_id, "refresh token reuse: family revoked");
@@ -77,7 +78,8 @@ enum Verdict {
 
 struct Rotating<'a> {
     issuer: &'a TokenIssuer,
-    application_id: i64,
+    /// The authenticated client presenting the token.
+    app: &'a Application,
     /// `PORTCULLIS_REFRESH_REUSE_GRACE` in seconds.
     grace: i64,
     now: i64,
@@ -87,7 +89,6 @@ impl Rotating<'_> {
     fn rotate(
         &self,
         conn: &mut DbConnection,
-        app: &crate::store::applications::Application,
         request: &RefreshRequest,
     ) -> Result<Result<Issued, Replayed>, ApiError> {
         let asked = request.scope.as_deref().map(str::trim).filter(|s| !s.is_empty());
@@ -103,7 +104,7 @@ impl Rotating<'_> {
                 }
             }
         };
-        match self.issuer.rotate(conn, app, &request.refresh_token, narrowed.as_ref())? {
+        match self.issuer.rotate(conn, self.app, &request.refresh_token, narrowed.as_ref())? {
             Rotation::Rotated(issued) => Ok(Ok(issued)),
             Rotation::Unknown => Err(refused()),
             // It qualified when read a moment ago: a concurrent request claimed it.
@@ -128,7 +129,7 @@ impl Rotating<'_> {
     ) -> Result<Verdict, ApiError> {
         // Another client's token gets the same answer as an unknown one: saying "another
         // client" would tell a foreign client that the token exists.
-        if record.application_id != self.application_id {
+        if record.application_id != self.app.id {
             return Err(refused());
         }
         if record.revoked_at.is_some() || record.expires_at <= self.now {
