@@ -26,9 +26,9 @@ use diesel::{Connection, QueryableByName, RunQueryDsl};
 
 use super::stamped_clients::StampedClients;
 use crate::config::DatabaseUrl;
+use crate::db::listen::{has_input, Listener, Notification};
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::pg_listen::{has_input, Listener, Notification};
 use crate::store::applications::Application;
 
 const CHANNEL: &str = "portcullis_applications";

@@ -14,19 +14,19 @@ use std::sync::{mpsc, Arc, Mutex};
 use diesel::r2d2::Pool;
 use tokio::sync::oneshot;
 
-use crate::db::{DbConnection, Manager};
+use super::connection::{DbConnection, Manager};
 use crate::error::ApiError;
 
 type Job = Box<dyn FnOnce(&Pool<Manager>) + Send>;
 
 /// The queue's sending end; the threads end when every clone of it is dropped.
 #[derive(Clone)]
-pub struct DbThreads {
+pub(super) struct DbThreads {
     queue: mpsc::Sender<Job>,
 }
 
 impl DbThreads {
-    pub fn start(connections: &Pool<Manager>, count: u32) -> Self {
+    pub(super) fn start(connections: &Pool<Manager>, count: u32) -> Self {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..count.max(1) {
@@ -40,7 +40,7 @@ impl DbThreads {
     }
 
     /// Runs `work` on one of the threads with a pooled connection.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    pub(super) async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,

@@ -25,8 +25,9 @@ use diesel::r2d2;
 use diesel::Connection;
 use tokio::sync::oneshot;
 
+use super::connection::{self, DbConnection};
+use super::pool::{self, DbPool};
 use crate::config::DatabaseUrl;
-use crate::db::{self, DbConnection, DbPool};
 use crate::error::ApiError;
 
 /// More jobs than this wait for the next batch, so one commit stays short.
@@ -78,7 +79,7 @@ impl Writes {
         T: Send + 'static,
     {
         match self {
-            Writes::Pool(pool) => db::run(pool, work).await,
+            Writes::Pool(db) => pool::run(db, work).await,
             Writes::Batched(sender, _) => {
                 let (done, answer) = oneshot::channel();
                 sender
@@ -138,7 +139,7 @@ fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: 
             }
         }
         if conn.is_none() {
-            match db::connect(url).and_then(|mut c| {
+            match connection::connect(url).and_then(|mut c| {
                 // The checkpointer thread copies the WAL back; checkpointing on this
                 // thread at every 1000 pages stalled every queued request behind an
                 // fsync. The high limit is only a backstop should that thread die.
@@ -222,7 +223,7 @@ fn checkpoint_loop(url: &DatabaseUrl, alive: &Weak<()>, commits: &AtomicU64) {
         }
         seen = now;
         if conn.is_none() {
-            conn = db::connect(url).ok();
+            conn = connection::connect(url).ok();
         }
         if let Some(c) = conn.as_mut() {
             if let Err(error) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
