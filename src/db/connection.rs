@@ -95,10 +95,9 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, r2d2::Error> {
     Manager::new(url).connect()
 }
 
-/// A transaction whose first statement takes SQLite's write lock. SQLite's default
-/// deferred transaction that reads first and writes later fails with "database is
-/// locked" (without waiting) when another writer got in between; taking the lock up
-/// front makes it wait on the busy timeout instead. A no-op on PostgreSQL.
+/// A transaction whose first statement takes SQLite's write lock (see `take_write_lock`),
+/// so that SQLite's "database is locked" for a read-then-write transaction becomes a wait
+/// on the busy timeout. A plain transaction on PostgreSQL.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -106,10 +105,18 @@ where
 {
     conn.transaction(|conn| {
         if matches!(conn, DbConnection::Sqlite(_)) {
-            conn.batch_execute("UPDATE server_secrets SET name = name WHERE 0")?;
+            take_write_lock(conn)?;
         }
         work(conn)
     })
+}
+
+/// Takes SQLite's write lock inside an open transaction: a statement that writes
+/// nothing but is a write. Why: a deferred transaction that reads first fails at its
+/// first write (without waiting) if another connection committed in between; holding
+/// the lock from the start makes it wait on the busy timeout instead.
+pub(super) fn take_write_lock(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute("UPDATE server_secrets SET name = name WHERE 0")
 }
 
 /// True when the error is a unique-constraint violation (a lost race on insert).

@@ -169,11 +169,8 @@ fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: 
 /// Runs the batch in one transaction; false when the connection should be replaced.
 fn commit_batch(conn: &mut DbConnection, batch: Vec<Box<dyn Job>>) -> bool {
     type Manager = <DbConnection as Connection>::TransactionManager;
-    let begun = Manager::begin_transaction(conn).and_then(|()| {
-        // Take the write lock now: a deferred transaction that reads first fails at its
-        // first write (without waiting) if another process committed in between.
-        conn.batch_execute("UPDATE server_secrets SET name = name WHERE 0")
-    });
+    // Take the write lock now, for the reason `take_write_lock` gives.
+    let begun = Manager::begin_transaction(conn).and_then(|()| connection::take_write_lock(conn));
     if let Err(error) = begun {
         tracing::error!(%error, "SQLite writer cannot begin a transaction");
         let _ = Manager::rollback_transaction(conn);
