@@ -20,7 +20,8 @@ pub enum DbConnection {
 /// request makes. Why: through the `MultiConnection` wrapper diesel renders a
 /// statement's whole SQL text on each call, even one it has prepared before (to ask
 /// whether it may be cached); a backend's own connection finds it by the query's type.
-/// That rendering was a tenth of SQLite's writer thread during a refresh flood.
+/// That rendering was a visible share of SQLite's writer thread under load (figures in
+/// bench/notes.md).
 #[macro_export]
 macro_rules! on_backend {
     ($conn:expr, |$c:ident| $body:expr) => {

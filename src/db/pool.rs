@@ -14,7 +14,8 @@ use crate::error::ApiError;
 ///
 /// Why in arrival order: when every waiting request parked a thread on r2d2's condition
 /// variable, whichever thread woke first took a returned connection, so some requests
-/// waited many turns (p99 34 ms against a 12 ms median with 64 clients on PostgreSQL).
+/// waited many turns and the tail latency stood far above the median (figures in
+/// bench/notes.md).
 #[derive(Clone)]
 pub struct DbPool {
     connections: r2d2::Pool<Manager>,

@@ -4,9 +4,9 @@
 //! Why not actix's blocking pool (as before, behind a first-come-first-served gate):
 //! each job woke a blocking thread, which then often waited inside r2d2 for a
 //! connection that another thread handed back, before the answer woke the request's
-//! worker; serving PostgreSQL userinfo, 34-40% of the server's samples were thread
-//! switches. A thread per connection that finds its next job already queued switches
-//! only to wait for the database and to wake the worker.
+//! worker, so a large share of the server's time went to thread switches (figures in
+//! bench/notes.md). A thread per connection that finds its next job already queued
+//! switches only to wait for the database and to wake the worker.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};

@@ -3,10 +3,10 @@
 //! (group commit).
 //!
 //! Why: SQLite has a single write lock. Pooled connections competing for it wait in
-//! the busy handler's sleeps (milliseconds each, which set the tail latency), and every
-//! commit appends each page it touched to the WAL, so a token insert that touches the
-//! table and four indexes writes ~20 KB. One writer needs no lock waits, and a batch
-//! of 50 inserts writes the shared pages once.
+//! the busy handler's sleeps (which set the tail latency), and every commit appends
+//! each page it touched to the WAL, so a token insert that touches the table and its
+//! indexes writes several pages. One writer needs no lock waits, and a batch of inserts
+//! writes the pages they share once (figures in bench/notes.md).
 //!
 //! A job sees the same semantics as on a pooled connection: statements outside an
 //! explicit `conn.transaction` are kept even when the job then returns an error (the
@@ -35,9 +35,8 @@ const MAX_BATCH: usize = 64;
 
 /// How often the checkpointer copies the WAL back into the database file, when
 /// something was committed since its last pass. Short on purpose: a checkpoint's
-/// writes and fsyncs stall the writer's next commit (on this machine's ext4 over
-/// virtio), and many small stalls hurt the tail less than a few long ones. Measured
-/// with 64 clients: refresh p99 33 ms at 100 ms, 24 ms at 25 ms, 17 ms at 4 ms.
+/// writes and fsyncs stall the writer's next commit, and many small stalls hurt the
+/// tail less than a few long ones (the intervals tried are in bench/notes.md).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(4);
 
 #[derive(Clone)]
