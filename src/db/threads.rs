@@ -59,9 +59,7 @@ impl DbThreads {
             // The request may have gone away (client disconnected); nothing to do then.
             let _ = answer.send(result);
         });
-        self.queue
-            .send(job)
-            .map_err(|_| ApiError::Unavailable("The database threads have stopped.".into()))?;
+        self.queue.send(job).map_err(|_| ApiError::unavailable("The database threads have stopped."))?;
         // No answer means the work panicked (the thread lives on) before sending one.
         answered.await.map_err(|_| ApiError::internal("a database job panicked"))?
     }

@@ -83,7 +83,7 @@ impl Writes {
                 let (done, answer) = oneshot::channel();
                 sender
                     .send(Box::new(Pending { work, done }))
-                    .map_err(|_| ApiError::Unavailable("The database writer has stopped.".into()))?;
+                    .map_err(|_| ApiError::unavailable("The database writer has stopped."))?;
                 answer.await.map_err(|_| ApiError::internal("a write job was abandoned"))?
             }
         }
@@ -124,7 +124,7 @@ where
 }
 
 fn not_committed() -> ApiError {
-    ApiError::Unavailable("The database did not accept the change; try again.".into())
+    ApiError::unavailable("The database did not accept the change; try again.")
 }
 
 fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: &AtomicU64) {
@@ -149,7 +149,7 @@ fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: 
                 Err(error) => {
                     tracing::error!(%error, "SQLite writer cannot open the database");
                     for job in batch {
-                        job.fail(ApiError::Unavailable("The database is unavailable.".into()));
+                        job.fail(ApiError::unavailable("The database is unavailable."));
                     }
                     continue;
                 }
@@ -174,7 +174,7 @@ fn commit_batch(conn: &mut DbConnection, batch: Vec<Box<dyn Job>>) -> bool {
         tracing::error!(%error, "SQLite writer cannot begin a transaction");
         let _ = Manager::rollback_transaction(conn);
         for job in batch {
-            job.fail(ApiError::Unavailable("The database is busy; try again.".into()));
+            job.fail(ApiError::unavailable("The database is busy; try again."));
         }
         return false;
     }
