@@ -26,7 +26,7 @@ use diesel::{Connection, QueryableByName, RunQueryDsl};
 
 use super::stamped_clients::StampedClients;
 use crate::config::DatabaseUrl;
-use crate::db::listen::{has_input, Listener, Notification};
+use crate::db::listen::{has_input, ListenError, Listener, Notification};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::store::applications::Application;
@@ -164,7 +164,7 @@ impl ClientCache {
 
 /// Keeps a LISTEN connection until the cache is dropped; the cache is live exactly
 /// while the connection is.
-fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ClientCache>) {
+fn listen(url: &str, first: Result<Listener, ListenError>, cache: &Weak<ClientCache>) {
     let mut retry = WAKE_INTERVAL;
     let mut reported = false;
     let mut attempt = Some(first);
@@ -215,7 +215,7 @@ fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ClientCache>)
 
 /// Empties the cache for `changes`, then tells the writers waiting in
 /// `change_applications` that it is done.
-fn forget(cache: &ClientCache, listener: &Listener, changes: &[Notification]) -> Result<(), String> {
+fn forget(cache: &ClientCache, listener: &Listener, changes: &[Notification]) -> Result<(), ListenError> {
     if changes.is_empty() {
         return Ok(());
     }
