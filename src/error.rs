@@ -176,15 +176,21 @@ impl ResponseError for ApiError {
     }
 }
 
-/// An error followed by its sources, `: `-separated, for the log.
+/// An error followed by its sources, `: `-separated, for the log. A source whose text
+/// its error already printed (an error that shows its cause) is not repeated.
 struct Chain<'a>(&'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
         let mut source = self.0.source();
         while let Some(error) = source {
-            write!(f, ": {error}")?;
+            let text = error.to_string();
+            if !shown.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
             source = error.source();
         }
         Ok(())
@@ -290,6 +296,22 @@ mod tests {
             body,
             r#"{"error":"temporarily_unavailable","error_description":"The service is temporarily unavailable; retry shortly."}"#
         );
+    }
+
+    #[test]
+    fn the_log_shows_each_cause_of_the_chain_once() {
+        /// An error that prints its cause, as many do.
+        #[derive(Debug, thiserror::Error)]
+        #[error("migration failed: {0}")]
+        struct Shows(#[source] std::io::Error);
+        /// An error that leaves its cause to the chain.
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot start")]
+        struct Hides(#[source] Shows);
+
+        let error = ApiError::internal(Hides(Shows(std::io::Error::other("no such table: users"))));
+        let Some(cause) = std::error::Error::source(&error) else { panic!("a source") };
+        assert_eq!(Chain(cause).to_string(), "cannot start: migration failed: no such table: users");
     }
 
     /// What SQLite's busy write lock looks like to diesel, so `is_sqlite_busy` matches it.

@@ -18,6 +18,6 @@ mod threads;
 mod writer;
 
 pub use connection::{connect, is_unique_violation, write_transaction, DbConnection, Manager};
-pub use migrations::migrate;
+pub use migrations::{migrate, DbError};
 pub use pool::{pool, run, DbPool};
 pub use writer::Writes;
