@@ -8,8 +8,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::client_cache::change_applications;
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::{self, DbConnection};
-use crate::domain::{ClientType, GrantType};
+use crate::domain::{ClientType, GrantType, UnknownClientType, UnknownGrantType};
+use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
+use crate::startup::StartupError;
 use crate::store::applications::Application;
 use crate::tokens::keys;
 
@@ -87,13 +89,54 @@ pub enum KeysCommand {
     Rotate,
 }
 
+/// Why a command failed; `main` prints it ("portcullis: ...") and exits with 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] diesel::r2d2::Error),
+    #[error("{0}")]
+    Database(#[from] db::DbError),
+    #[error("{0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("serve is not an offline command")]
+    NotOffline,
+    #[error("{0}")]
+    Terminal(#[from] std::io::Error),
+    #[error("the passwords differ")]
+    PasswordsDiffer,
+    #[error("{0}")]
+    ClientType(#[from] UnknownClientType),
+    #[error("{0}")]
+    GrantTypes(#[from] UnknownGrantType),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("no application with client_id {0}")]
+    NoSuchApplication(String),
+    /// The server's own checks refused the request: their description, as the API
+    /// would give it.
+    #[error("{}", refusal(.0))]
+    Refused(#[source] ApiError),
+    /// Rotating the signing keys failed.
+    #[error("{0}")]
+    Keys(#[source] ApiError),
+    #[error("{0}")]
+    Startup(#[from] StartupError),
+}
+
+/// An invalid request's own description; anything else as the error prints.
+fn refusal(error: &ApiError) -> String {
+    match error {
+        ApiError::InvalidRequest(description) => description.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Runs a command that needs only a database connection. Returns the text to print.
-pub fn run_offline(command: Command, settings: &Settings) -> Result<(), String> {
-    let mut conn =
-        db::connect(&settings.database_url).map_err(|e| format!("cannot connect to the database: {e}"))?;
+pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError> {
+    let mut conn = db::connect(&settings.database_url).map_err(CliError::Connect)?;
     db::migrate(&mut conn)?;
     match command {
-        Command::Serve => Err("serve is not an offline command".into()),
+        Command::Serve => Err(CliError::NotOffline),
         Command::Migrate => {
             println!("migrations applied");
             Ok(())
@@ -101,22 +144,22 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), String> 
         Command::Createsuperuser(args) => createsuperuser(&mut conn, args),
         Command::App(app) => app_command(&mut conn, &settings.database_url, app),
         Command::Keys(KeysCommand::Rotate) => {
-            let kid = keys::rotate(&mut conn, settings.access_token_ttl).map_err(|e| e.to_string())?;
+            let kid = keys::rotate(&mut conn, settings.access_token_ttl).map_err(CliError::Keys)?;
             println!("new signing key {kid}; running servers pick it up within a minute");
             Ok(())
         }
     }
 }
 
-fn prompt(label: &str) -> Result<String, String> {
+fn prompt(label: &str) -> Result<String, CliError> {
     eprint!("{label}: ");
     std::io::stderr().flush().ok();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+    std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn createsuperuser(conn: &mut DbConnection, args: SuperuserArgs) -> Result<(), String> {
+fn createsuperuser(conn: &mut DbConnection, args: SuperuserArgs) -> Result<(), CliError> {
     let email = match args.email {
         Some(email) => email,
         None => prompt("Email")?,
@@ -130,29 +173,23 @@ fn createsuperuser(conn: &mut DbConnection, args: SuperuserArgs) -> Result<(), S
     };
     let password = if args.password_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        std::io::stdin().lock().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else {
-        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
-        let again = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password (again): ")?;
         if first != again {
-            return Err("the passwords differ".into());
+            return Err(CliError::PasswordsDiffer);
         }
         first
     };
-    let user = manage::create_superuser(conn, &email, &password, username.as_deref()).map_err(describe)?;
+    let user =
+        manage::create_superuser(conn, &email, &password, username.as_deref()).map_err(CliError::Refused)?;
     println!("superuser {} created (id {})", user.username, user.id);
     Ok(())
 }
 
-fn describe(error: crate::error::ApiError) -> String {
-    match error {
-        crate::error::ApiError::InvalidRequest(d) => d,
-        other => other.to_string(),
-    }
-}
-
-fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) -> Result<(), String> {
+fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) -> Result<(), CliError> {
     match command {
         AppCommand::Create { name, client_type, grant_types, redirect_uris, skip_authorization, json } => {
             let spec = ApplicationSpec {
@@ -163,9 +200,9 @@ fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) 
                 skip_authorization,
                 owner_id: None,
             };
-            let created = manage::create_application(conn, &spec).map_err(describe)?;
+            let created = manage::create_application(conn, &spec).map_err(CliError::Refused)?;
             if json {
-                println!("{}", serde_json::to_string(&created).map_err(|e| e.to_string())?);
+                println!("{}", serde_json::to_string(&created)?);
             } else {
                 println!("client_id: {}", created.client_id);
                 if let Some(secret) = &created.client_secret {
@@ -176,7 +213,7 @@ fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) 
             Ok(())
         }
         AppCommand::List { json } => {
-            let apps = Application::list(conn).map_err(|e| e.to_string())?;
+            let apps = Application::list(conn)?;
             if json {
                 let items: Vec<_> = apps
                     .iter()
@@ -210,8 +247,8 @@ fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) 
             // Returns once every running server has forgotten the old secret.
             let rotated = change_applications(url, conn, |conn| manage::rotate_secret(conn, &client_id));
             let (secret, unconfirmed) = rotated.map_err(|e| match e {
-                crate::error::ApiError::NotFound => format!("no application with client_id {client_id}"),
-                other => describe(other),
+                ApiError::NotFound => CliError::NoSuchApplication(client_id.clone()),
+                other => CliError::Refused(other),
             })?;
             if unconfirmed > 0 {
                 eprintln!(

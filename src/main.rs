@@ -1,6 +1,6 @@
 use clap::Parser;
 
-use portcullis::cli::{self, Cli, Command};
+use portcullis::cli::{self, Cli, CliError, Command};
 use portcullis::config::Settings;
 use portcullis::startup::Application;
 
@@ -16,14 +16,14 @@ fn main() {
         offline => cli::run_offline(offline, &settings),
     };
     if let Err(error) = result {
-        exit(&error);
+        exit(&error.to_string());
     }
 }
 
-fn serve(settings: Settings) -> Result<(), String> {
+fn serve(settings: Settings) -> Result<(), CliError> {
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings).await.map_err(|e| e.to_string())?;
-        app.run_until_stopped().await.map_err(|e| e.to_string())
+        let app = Application::build(settings).await?;
+        Ok(app.run_until_stopped().await?)
     })
 }
 

@@ -117,7 +117,7 @@ pub fn create_superuser(
     password: &str,
     username: Option<&str>,
 ) -> Result<User, ApiError> {
-    let email = Email::parse(email).map_err(ApiError::InvalidRequest)?;
+    let email = Email::parse(email).map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let password = NewPassword::parse(password, &PasswordRules { email: Some(email.as_str()), username })
         .map_err(|problems| ApiError::invalid_request(problems.join(" ")))?;
     let hash = passwords::hash_with(password.expose(), &mut passwords::Memory::new())?;

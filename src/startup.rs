@@ -14,9 +14,8 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::client_auth::ClientAuth;
 use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
-use crate::db::{self, DbPool};
+use crate::db::{self, DbPool, Writes};
 use crate::error::ApiError;
-use crate::group_commit::Writes;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::routes;
@@ -34,6 +33,8 @@ const KEY_RELOAD_PERIOD: Duration = Duration::from_secs(60);
 pub enum StartupError {
     #[error("database: {0}")]
     Database(String),
+    #[error("database: {0}")]
+    Migration(#[from] db::DbError),
     #[error("cannot bind {0}")]
     Bind(#[from] std::io::Error),
 }
@@ -53,7 +54,7 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
     web::block(move || {
         let failed = |e: ApiError| StartupError::Database(e.to_string());
         let mut conn = pool.get().map_err(|e| StartupError::Database(e.to_string()))?;
-        db::migrate(&mut conn).map_err(StartupError::Database)?;
+        db::migrate(&mut conn)?;
         let keys = KeyStore::load_or_create(&mut conn, &issuer).map_err(failed)?;
         let secret = match configured {
             Some(secret) => secret,

@@ -54,7 +54,9 @@ struct WithSecret {
 
 fn grants(params: &Params) -> Result<Option<Vec<GrantType>>, ApiError> {
     list_param(params, "grant_types")
-        .map(|names| GrantType::parse_list(&names.join(" ")).map_err(ApiError::InvalidRequest))
+        .map(|names| {
+            GrantType::parse_list(&names.join(" ")).map_err(|e| ApiError::invalid_request(e.to_string()))
+        })
         .transpose()
 }
 
@@ -74,7 +76,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let client_type = match params.get("client_type") {
-        Some(raw) => ClientType::parse(raw).map_err(ApiError::InvalidRequest)?,
+        Some(raw) => ClientType::parse(raw).map_err(|e| ApiError::invalid_request(e.to_string()))?,
         None => ClientType::Confidential,
     };
     let spec = ApplicationSpec {
@@ -134,7 +136,9 @@ pub async fn update(
     let redirect_uris = uri_list_param(&params, "redirect_uris");
     let skip_authorization = flag(&params, "skip_authorization")?;
     let name = params.get("name").map(str::to_owned);
-    let new_type = params.get("client_type").map(|t| ClientType::parse(t).map_err(ApiError::InvalidRequest));
+    let new_type = params
+        .get("client_type")
+        .map(|t| ClientType::parse(t).map_err(|e| ApiError::invalid_request(e.to_string())));
     let new_type = new_type.transpose()?;
     let url = state.settings.database_url.clone();
     let (updated, unconfirmed) = state

@@ -26,9 +26,9 @@ use diesel::{Connection, QueryableByName, RunQueryDsl};
 
 use super::stamped_clients::StampedClients;
 use crate::config::DatabaseUrl;
+use crate::db::listen::{has_input, ListenError, Listener, Notification};
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::pg_listen::{has_input, Listener, Notification};
 use crate::store::applications::Application;
 
 const CHANNEL: &str = "portcullis_applications";
@@ -170,7 +170,7 @@ impl ListeningCache {
 
 /// Keeps a LISTEN connection until the cache is dropped; the cache is live exactly
 /// while the connection is.
-fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ListeningCache>) {
+fn listen(url: &str, first: Result<Listener, ListenError>, cache: &Weak<ListeningCache>) {
     let mut retry = WAKE_INTERVAL;
     let mut reported = false;
     let mut attempt = Some(first);
@@ -221,7 +221,7 @@ fn listen(url: &str, first: Result<Listener, String>, cache: &Weak<ListeningCach
 
 /// Empties the cache for `changes`, then tells the writers waiting in
 /// `change_applications` that it is done.
-fn forget(cache: &ListeningCache, listener: &Listener, changes: &[Notification]) -> Result<(), String> {
+fn forget(cache: &ListeningCache, listener: &Listener, changes: &[Notification]) -> Result<(), ListenError> {
     if changes.is_empty() {
         return Ok(());
     }

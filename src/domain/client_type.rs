@@ -1,5 +1,10 @@
 use std::fmt;
 
+/// A client type `ClientType::parse` does not know; its text is what the caller is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown client type '{0}': expected confidential or public")]
+pub struct UnknownClientType(pub String);
+
 /// RFC 6749 §2.1: confidential clients hold a secret, public clients cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientType {
@@ -8,11 +13,11 @@ pub enum ClientType {
 }
 
 impl ClientType {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, UnknownClientType> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "confidential" => Ok(Self::Confidential),
             "public" => Ok(Self::Public),
-            other => Err(format!("unknown client type '{other}': expected confidential or public")),
+            other => Err(UnknownClientType(other.to_owned())),
         }
     }
 

@@ -1,5 +1,10 @@
 use std::fmt;
 
+/// An address `Email::parse` refused; its text is what the user is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Enter a valid email address.")]
+pub struct InvalidEmail;
+
 /// An email address, trimmed and lower-cased so uniqueness is case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
@@ -8,10 +13,10 @@ impl Email {
     /// The longest address accepted (RFC 5321's path limit, less the angle brackets).
     pub const MAX_LEN: usize = 254;
 
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
         let email = raw.trim().to_lowercase();
         let Some((local, domain)) = email.rsplit_once('@') else {
-            return Err("Enter a valid email address.".into());
+            return Err(InvalidEmail);
         };
         let plausible = !local.is_empty()
             && local.len() <= 64
@@ -25,7 +30,7 @@ impl Email {
         if plausible {
             Ok(Self(email))
         } else {
-            Err("Enter a valid email address.".into())
+            Err(InvalidEmail)
         }
     }
 

@@ -1,5 +1,11 @@
 use std::fmt;
 
+/// A grant type name `GrantType::parse_list` does not know; its text is what the caller
+/// is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown grant type '{0}'")]
+pub struct UnknownGrantType(pub String);
+
 /// The grants an application may be allowed to use (SPEC §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GrantType {
@@ -37,10 +43,10 @@ impl GrantType {
     }
 
     /// Parses a comma- or space-separated list, refusing unknown names.
-    pub fn parse_list(raw: &str) -> Result<Vec<Self>, String> {
+    pub fn parse_list(raw: &str) -> Result<Vec<Self>, UnknownGrantType> {
         let mut grants = Vec::new();
         for name in raw.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
-            let grant = Self::parse(name).ok_or_else(|| format!("unknown grant type '{name}'"))?;
+            let grant = Self::parse(name).ok_or_else(|| UnknownGrantType(name.to_owned()))?;
             if !grants.contains(&grant) {
                 grants.push(grant);
             }

@@ -9,8 +9,8 @@ pub mod scope;
 /// The longest first or last name kept, as Django's `User` allows.
 pub const NAME_MAX: usize = 150;
 
-pub use client_type::ClientType;
-pub use email::Email;
-pub use grant_type::GrantType;
+pub use client_type::{ClientType, UnknownClientType};
+pub use email::{Email, InvalidEmail};
+pub use grant_type::{GrantType, UnknownGrantType};
 pub use password::{NewPassword, PasswordRules};
 pub use scope::Scope;

@@ -96,7 +96,7 @@ impl From<ProviderError> for ApiError {
     fn from(error: ProviderError) -> Self {
         match error {
             ProviderError::Rejected(d) => ApiError::InvalidGrant(d),
-            ProviderError::Unavailable(d) => ApiError::Unavailable(d),
+            ProviderError::Unavailable(d) => ApiError::unavailable(d),
             ProviderError::Unsupported(d) => ApiError::InvalidRequest(d),
         }
     }

@@ -97,7 +97,9 @@ pub async fn register(
             errors.entry("email").or_default().push("This field is required.".into());
             None
         }
-        Some(raw) => Email::parse(raw).map_err(|e| errors.entry("email").or_default().push(e)).ok(),
+        Some(raw) => {
+            Email::parse(raw).map_err(|e| errors.entry("email").or_default().push(e.to_string())).ok()
+        }
     };
     let username = params.get("username").map(|u| u.trim().to_owned());
     if username.as_deref().is_some_and(|u| !valid_username(u)) {

@@ -397,7 +397,7 @@ async fn application_changes_name_servers_that_did_not_confirm() {
     let app = spawn_app(crate::helpers::Backend::Postgres).await;
     let token = staff_token(&app).await;
     let client = app.confidential_client();
-    let _stuck = portcullis::pg_listen::Listener::connect(
+    let _stuck = portcullis::db::listen::Listener::connect(
         &app.database_url,
         "portcullis_applications",
         "portcullis_client_cache",

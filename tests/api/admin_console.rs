@@ -144,7 +144,7 @@ async fn the_console_warns_when_a_server_did_not_confirm_a_change() {
     let app = spawn_app(Backend::Postgres).await;
     app.create_staff(STAFF, PASSWORD);
     let client = app.confidential_client();
-    let _stuck = portcullis::pg_listen::Listener::connect(
+    let _stuck = portcullis::db::listen::Listener::connect(
         &app.database_url,
         "portcullis_applications",
         "portcullis_client_cache",

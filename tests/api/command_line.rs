@@ -162,7 +162,7 @@ async fn a_lost_cache_listener_never_serves_an_old_secret() {
 async fn rotate_secret_warns_about_a_server_that_did_not_confirm() {
     let app = spawn_app(Backend::Postgres).await;
     let old = app.confidential_client();
-    let _stuck = portcullis::pg_listen::Listener::connect(
+    let _stuck = portcullis::db::listen::Listener::connect(
         &app.database_url,
         "portcullis_applications",
         "portcullis_client_cache",

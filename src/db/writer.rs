@@ -3,10 +3,10 @@
 //! (group commit).
 //!
 //! Why: SQLite has a single write lock. Pooled connections competing for it wait in
-//! the busy handler's sleeps (milliseconds each, which set the tail latency), and every
-//! commit appends each page it touched to the WAL, so a token insert that touches the
-//! table and four indexes writes ~20 KB. One writer needs no lock waits, and a batch
-//! of 50 inserts writes the shared pages once.
+//! the busy handler's sleeps (which set the tail latency), and every commit appends
+//! each page it touched to the WAL, so a token insert that touches the table and its
+//! indexes writes several pages. One writer needs no lock waits, and a batch of inserts
+//! writes the pages they share once (figures in bench/notes.md).
 //!
 //! A job sees the same semantics as on a pooled connection: statements outside an
 //! explicit `conn.transaction` are kept even when the job then returns an error (the
@@ -25,8 +25,9 @@ use diesel::r2d2;
 use diesel::Connection;
 use tokio::sync::oneshot;
 
+use super::connection::{self, DbConnection};
+use super::pool::{self, DbPool};
 use crate::config::DatabaseUrl;
-use crate::db::{self, DbConnection, DbPool};
 use crate::error::ApiError;
 
 /// More jobs than this wait for the next batch, so one commit stays short.
@@ -34,9 +35,8 @@ const MAX_BATCH: usize = 64;
 
 /// How often the checkpointer copies the WAL back into the database file, when
 /// something was committed since its last pass. Short on purpose: a checkpoint's
-/// writes and fsyncs stall the writer's next commit (on this machine's ext4 over
-/// virtio), and many small stalls hurt the tail less than a few long ones. Measured
-/// with 64 clients: refresh p99 33 ms at 100 ms, 24 ms at 25 ms, 17 ms at 4 ms.
+/// writes and fsyncs stall the writer's next commit, and many small stalls hurt the
+/// tail less than a few long ones (the intervals tried are in bench/notes.md).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(4);
 
 #[derive(Clone)]
@@ -78,12 +78,12 @@ impl Writes {
         T: Send + 'static,
     {
         match self {
-            Writes::Pool(pool) => db::run(pool, work).await,
+            Writes::Pool(db) => pool::run(db, work).await,
             Writes::Batched(sender, _) => {
                 let (done, answer) = oneshot::channel();
                 sender
                     .send(Box::new(Pending { work, done }))
-                    .map_err(|_| ApiError::Unavailable("The database writer has stopped.".into()))?;
+                    .map_err(|_| ApiError::unavailable("The database writer has stopped."))?;
                 answer.await.map_err(|_| ApiError::internal("a write job was abandoned"))?
             }
         }
@@ -124,7 +124,7 @@ where
 }
 
 fn not_committed() -> ApiError {
-    ApiError::Unavailable("The database did not accept the change; try again.".into())
+    ApiError::unavailable("The database did not accept the change; try again.")
 }
 
 fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: &AtomicU64) {
@@ -138,7 +138,7 @@ fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: 
             }
         }
         if conn.is_none() {
-            match db::connect(url).and_then(|mut c| {
+            match connection::connect(url).and_then(|mut c| {
                 // The checkpointer thread copies the WAL back; checkpointing on this
                 // thread at every 1000 pages stalled every queued request behind an
                 // fsync. The high limit is only a backstop should that thread die.
@@ -149,7 +149,7 @@ fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: 
                 Err(error) => {
                     tracing::error!(%error, "SQLite writer cannot open the database");
                     for job in batch {
-                        job.fail(ApiError::Unavailable("The database is unavailable.".into()));
+                        job.fail(ApiError::unavailable("The database is unavailable."));
                     }
                     continue;
                 }
@@ -168,16 +168,13 @@ fn writer_loop(url: &DatabaseUrl, jobs: &mpsc::Receiver<Box<dyn Job>>, commits: 
 /// Runs the batch in one transaction; false when the connection should be replaced.
 fn commit_batch(conn: &mut DbConnection, batch: Vec<Box<dyn Job>>) -> bool {
     type Manager = <DbConnection as Connection>::TransactionManager;
-    let begun = Manager::begin_transaction(conn).and_then(|()| {
-        // Take the write lock now: a deferred transaction that reads first fails at its
-        // first write (without waiting) if another process committed in between.
-        conn.batch_execute("UPDATE server_secrets SET name = name WHERE 0")
-    });
+    // Take the write lock now, for the reason `take_write_lock` gives.
+    let begun = Manager::begin_transaction(conn).and_then(|()| connection::take_write_lock(conn));
     if let Err(error) = begun {
         tracing::error!(%error, "SQLite writer cannot begin a transaction");
         let _ = Manager::rollback_transaction(conn);
         for job in batch {
-            job.fail(ApiError::Unavailable("The database is busy; try again.".into()));
+            job.fail(ApiError::unavailable("The database is busy; try again."));
         }
         return false;
     }
@@ -222,7 +219,7 @@ fn checkpoint_loop(url: &DatabaseUrl, alive: &Weak<()>, commits: &AtomicU64) {
         }
         seen = now;
         if conn.is_none() {
-            conn = db::connect(url).ok();
+            conn = connection::connect(url).ok();
         }
         if let Some(c) = conn.as_mut() {
             if let Err(error) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {

@@ -1,17 +1,13 @@
-//! The connection pool: SQLite or PostgreSQL, chosen at run time from `DATABASE_URL`.
-
-use std::time::Duration;
+//! One connection type for SQLite and PostgreSQL, chosen at run time from `DATABASE_URL`,
+//! and how a connection is opened and used for a write.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::PgConnection;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::DatabaseUrl;
-use crate::db_threads::DbThreads;
-use crate::error::ApiError;
 
 /// One connection type for both backends, so every query is written once.
 #[derive(diesel::MultiConnection)]
@@ -24,7 +20,8 @@ pub enum DbConnection {
 /// request makes. Why: through the `MultiConnection` wrapper diesel renders a
 /// statement's whole SQL text on each call, even one it has prepared before (to ask
 /// whether it may be cached); a backend's own connection finds it by the query's type.
-/// That rendering was a tenth of SQLite's writer thread during a refresh flood.
+/// That rendering was a visible share of SQLite's writer thread under load (figures in
+/// bench/notes.md).
 #[macro_export]
 macro_rules! on_backend {
     ($conn:expr, |$c:ident| $body:expr) => {
@@ -35,34 +32,18 @@ macro_rules! on_backend {
     };
 }
 
-/// The connections, and the threads that use them (`db_threads`), which take work in
-/// arrival order.
-///
-/// Why in arrival order: when every waiting request parked a thread on r2d2's condition
-/// variable, whichever thread woke first took a returned connection, so some requests
-/// waited many turns (p99 34 ms against a 12 ms median with 64 clients on PostgreSQL).
-#[derive(Clone)]
-pub struct DbPool {
-    connections: r2d2::Pool<Manager>,
-    threads: DbThreads,
-}
-
-impl DbPool {
-    /// A connection now, for work already off the async executor.
-    pub fn get(&self) -> Result<r2d2::PooledConnection<Manager>, r2d2::PoolError> {
-        self.connections.get()
-    }
-}
-
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-
 /// Opens connections for the backend the URL names. Written by hand rather than using
 /// `ConnectionManager<DbConnection>`, whose `establish` tries each backend in turn and
 /// would happily treat a PostgreSQL URL as an SQLite file name.
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: DatabaseUrl,
+}
+
+impl Manager {
+    pub(super) fn new(url: &DatabaseUrl) -> Self {
+        Self { url: url.clone() }
+    }
 }
 
 impl ManageConnection for Manager {
@@ -112,48 +93,12 @@ impl ManageConnection for Manager {
 
 /// One connection outside any pool (for the command line and tests).
 pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, r2d2::Error> {
-    Manager { url: url.clone() }.connect()
+    Manager::new(url).connect()
 }
 
-/// Builds the pool without connecting, so a server can start before the database is
-/// reachable and recover by itself when it comes back.
-pub fn pool(url: &DatabaseUrl, size: u32) -> DbPool {
-    let connections = r2d2::Pool::builder()
-        .max_size(size)
-        .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(5))
-        .test_on_check_out(false)
-        .build_unchecked(Manager { url: url.clone() });
-    let threads = DbThreads::start(&connections, size);
-    DbPool { connections, threads }
-}
-
-/// Applies every pending migration of the connection's backend.
-pub fn migrate(conn: &mut DbConnection) -> Result<(), String> {
-    let applied = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
-    }
-    .map_err(|e| e.to_string())?;
-    if applied > 0 {
-        tracing::info!(applied, "database migrations applied");
-    }
-    Ok(())
-}
-
-/// Runs blocking database work on one of the pool's threads with a pooled connection.
-pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, ApiError>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-    T: Send + 'static,
-{
-    pool.threads.run(work).await
-}
-
-/// A transaction whose first statement takes SQLite's write lock. SQLite's default
-/// deferred transaction that reads first and writes later fails with "database is
-/// locked" (without waiting) when another writer got in between; taking the lock up
-/// front makes it wait on the busy timeout instead. A no-op on PostgreSQL.
+/// A transaction whose first statement takes SQLite's write lock (see `take_write_lock`),
+/// so that SQLite's "database is locked" for a read-then-write transaction becomes a wait
+/// on the busy timeout. A plain transaction on PostgreSQL.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -161,10 +106,18 @@ where
 {
     conn.transaction(|conn| {
         if matches!(conn, DbConnection::Sqlite(_)) {
-            conn.batch_execute("UPDATE server_secrets SET name = name WHERE 0")?;
+            take_write_lock(conn)?;
         }
         work(conn)
     })
+}
+
+/// Takes SQLite's write lock inside an open transaction: a statement that writes
+/// nothing but is a write. Why: a deferred transaction that reads first fails at its
+/// first write (without waiting) if another connection committed in between; holding
+/// the lock from the start makes it wait on the busy timeout instead.
+pub(super) fn take_write_lock(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute("UPDATE server_secrets SET name = name WHERE 0")
 }
 
 /// True when the error is a unique-constraint violation (a lost race on insert).

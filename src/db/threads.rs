@@ -4,9 +4,9 @@
 //! Why not actix's blocking pool (as before, behind a first-come-first-served gate):
 //! each job woke a blocking thread, which then often waited inside r2d2 for a
 //! connection that another thread handed back, before the answer woke the request's
-//! worker; serving PostgreSQL userinfo, 34-40% of the server's samples were thread
-//! switches. A thread per connection that finds its next job already queued switches
-//! only to wait for the database and to wake the worker.
+//! worker, so a large share of the server's time went to thread switches (figures in
+//! bench/notes.md). A thread per connection that finds its next job already queued
+//! switches only to wait for the database and to wake the worker.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
@@ -14,19 +14,19 @@ use std::sync::{mpsc, Arc, Mutex};
 use diesel::r2d2::Pool;
 use tokio::sync::oneshot;
 
-use crate::db::{DbConnection, Manager};
+use super::connection::{DbConnection, Manager};
 use crate::error::ApiError;
 
 type Job = Box<dyn FnOnce(&Pool<Manager>) + Send>;
 
 /// The queue's sending end; the threads end when every clone of it is dropped.
 #[derive(Clone)]
-pub struct DbThreads {
+pub(super) struct DbThreads {
     queue: mpsc::Sender<Job>,
 }
 
 impl DbThreads {
-    pub fn start(connections: &Pool<Manager>, count: u32) -> Self {
+    pub(super) fn start(connections: &Pool<Manager>, count: u32) -> Self {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..count.max(1) {
@@ -40,7 +40,7 @@ impl DbThreads {
     }
 
     /// Runs `work` on one of the threads with a pooled connection.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    pub(super) async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
@@ -59,9 +59,7 @@ impl DbThreads {
             // The request may have gone away (client disconnected); nothing to do then.
             let _ = answer.send(result);
         });
-        self.queue
-            .send(job)
-            .map_err(|_| ApiError::Unavailable("The database threads have stopped.".into()))?;
+        self.queue.send(job).map_err(|_| ApiError::unavailable("The database threads have stopped."))?;
         // No answer means the work panicked (the thread lives on) before sending one.
         answered.await.map_err(|_| ApiError::internal("a database job panicked"))?
     }

@@ -12,6 +12,29 @@ use std::time::Duration;
 
 use pq_sys as pq;
 
+/// Why a listener could not connect, send or wait. libpq explains its own failures only
+/// in words (`PQerrorMessage`), so those stay a message.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("unsupported channel {channel:?} or name {application_name:?}")]
+    UnsupportedName { channel: String, application_name: String },
+    #[error("the database URL contains a NUL character")]
+    NulInUrl(#[source] std::ffi::NulError),
+    #[error("a statement or parameter contains a NUL character")]
+    NulInStatement(#[source] std::ffi::NulError),
+    #[error("too many parameters")]
+    TooManyParameters,
+    #[error("libpq could not allocate a connection")]
+    OutOfMemory,
+    #[error("the connection has no socket")]
+    NoSocket,
+    /// What libpq said went wrong (connection refused or lost, a failed statement).
+    #[error("{0}")]
+    Libpq(String),
+    #[error("{0}")]
+    Poll(#[source] std::io::Error),
+}
+
 /// One notification: the PostgreSQL backend that sent it, and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -41,12 +64,15 @@ unsafe impl Send for Listener {}
 impl Listener {
     /// Connects as `application_name` (so others can find it in `pg_stat_activity`)
     /// and subscribes to `channel`. Both are plain identifiers of ours.
-    pub fn connect(url: &str, channel: &str, application_name: &str) -> Result<Self, String> {
+    pub fn connect(url: &str, channel: &str, application_name: &str) -> Result<Self, ListenError> {
         let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_');
         if !plain(channel) || !plain(application_name) {
-            return Err(format!("unsupported channel {channel:?} or name {application_name:?}"));
+            return Err(ListenError::UnsupportedName {
+                channel: channel.to_owned(),
+                application_name: application_name.to_owned(),
+            });
         }
-        let url = CString::new(url).map_err(|_| "the database URL contains a NUL character".to_owned())?;
+        let url = CString::new(url).map_err(ListenError::NulInUrl)?;
         // A black-holed database must not hang startup or a change for minutes, and a
         // half-open connection must end: our defaults come before `dbname`, which libpq
         // expands from the URL, so whatever the URL says itself wins.
@@ -64,11 +90,11 @@ impl Listener {
         let listener =
             Listener { conn: unsafe { pq::PQconnectdbParams(keywords.as_ptr(), values.as_ptr(), 1) } };
         if listener.conn.is_null() {
-            return Err("libpq could not allocate a connection".into());
+            return Err(ListenError::OutOfMemory);
         }
         // SAFETY: `conn` is a live connection object.
         if unsafe { pq::PQstatus(listener.conn) } != pq::ConnStatusType::CONNECTION_OK {
-            return Err(listener.error_message());
+            return Err(listener.libpq_error());
         }
         // libpq prints server notices to standard error by default; `wait` reports
         // what matters (a lost connection) through the caller's log instead.
@@ -80,25 +106,27 @@ impl Listener {
     }
 
     /// Sends `payload` on `channel` (delivered to listeners at once: no transaction).
-    pub fn notify(&self, channel: &str, payload: &str) -> Result<(), String> {
+    pub fn notify(&self, channel: &str, payload: &str) -> Result<(), ListenError> {
         self.execute("SELECT pg_notify($1, $2)", &[channel, payload])
     }
 
     /// A round trip: proof the connection works. Returns the notifications that came in
     /// with it, which the next `wait` would otherwise return.
-    pub fn ping(&mut self) -> Result<Vec<Notification>, String> {
+    pub fn ping(&mut self) -> Result<Vec<Notification>, ListenError> {
         self.execute("SELECT 1", &[])?;
         self.drain()
     }
 
     /// Runs a statement with text parameters and discards its rows.
-    fn execute(&self, sql: &str, params: &[&str]) -> Result<(), String> {
-        let nul = |_| "a statement or parameter contains a NUL character".to_owned();
-        let sql = CString::new(sql).map_err(nul)?;
-        let params: Vec<CString> =
-            params.iter().map(|p| CString::new(*p)).collect::<Result<_, _>>().map_err(nul)?;
+    fn execute(&self, sql: &str, params: &[&str]) -> Result<(), ListenError> {
+        let sql = CString::new(sql).map_err(ListenError::NulInStatement)?;
+        let params: Vec<CString> = params
+            .iter()
+            .map(|p| CString::new(*p))
+            .collect::<Result<_, _>>()
+            .map_err(ListenError::NulInStatement)?;
         let pointers: Vec<*const std::ffi::c_char> = params.iter().map(|p| p.as_ptr()).collect();
-        let count = i32::try_from(pointers.len()).map_err(|_| "too many parameters".to_owned())?;
+        let count = i32::try_from(pointers.len()).map_err(|_| ListenError::TooManyParameters)?;
         // SAFETY: `conn` is live; `sql` and every parameter are valid C strings that
         // outlive the call (text format, so no lengths are needed); the result is
         // cleared exactly once.
@@ -122,7 +150,7 @@ impl Listener {
             if ok {
                 Ok(())
             } else {
-                Err(self.error_message())
+                Err(self.libpq_error())
             }
         }
     }
@@ -146,12 +174,12 @@ impl Listener {
 
     /// Waits up to `timeout` and returns what arrived (nothing on a timeout); an error
     /// means the connection is gone and notifications may have been lost.
-    pub fn wait(&mut self, timeout: Duration) -> Result<Vec<Notification>, String> {
+    pub fn wait(&mut self, timeout: Duration) -> Result<Vec<Notification>, ListenError> {
         let waiting = self.drain()?;
         if !waiting.is_empty() {
             return Ok(waiting);
         }
-        let fd = self.socket().ok_or_else(|| "the connection has no socket".to_owned())?;
+        let fd = self.socket().ok_or(ListenError::NoSocket)?;
         let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: one valid pollfd.
@@ -161,7 +189,7 @@ impl Listener {
             return if error.kind() == std::io::ErrorKind::Interrupted {
                 Ok(Vec::new())
             } else {
-                Err(error.to_string())
+                Err(ListenError::Poll(error))
             };
         }
         if ready == 0 {
@@ -171,13 +199,13 @@ impl Listener {
     }
 
     /// Reads what the socket holds and takes every notification received.
-    fn drain(&mut self) -> Result<Vec<Notification>, String> {
+    fn drain(&mut self) -> Result<Vec<Notification>, ListenError> {
         let mut received = Vec::new();
         // SAFETY: `conn` is live; each notification is read, then freed once with
         // PQfreemem (which also frees the strings it points to).
         unsafe {
             if pq::PQconsumeInput(self.conn) == 0 {
-                return Err(self.error_message());
+                return Err(self.libpq_error());
             }
             loop {
                 let notification = pq::PQnotifies(self.conn);
@@ -199,10 +227,10 @@ impl Listener {
         Ok(received)
     }
 
-    fn error_message(&self) -> String {
+    fn libpq_error(&self) -> ListenError {
         // SAFETY: libpq returns a NUL-terminated string owned by the connection.
         let message = unsafe { CStr::from_ptr(pq::PQerrorMessage(self.conn)) };
-        message.to_string_lossy().trim().to_owned()
+        ListenError::Libpq(message.to_string_lossy().trim().to_owned())
     }
 }
 
