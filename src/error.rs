@@ -249,6 +249,12 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+impl From<crate::domain::scope::UnknownScope> for ApiError {
+    fn from(unknown: crate::domain::scope::UnknownScope) -> Self {
+        Self::InvalidScope(unknown.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::connection::SimpleConnection;

@@ -32,7 +32,7 @@ const KEY_RELOAD_PERIOD: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("database: {0}")]
-    Database(String),
+    Database(#[source] ApiError),
     #[error("database: {0}")]
     Migration(#[from] db::DbError),
     #[error("cannot bind {0}")]
@@ -52,8 +52,8 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
     let issuer = settings.issuer.clone();
     let configured = settings.secret_key.clone();
     web::block(move || {
-        let failed = |e: ApiError| StartupError::Database(e.to_string());
-        let mut conn = pool.get().map_err(|e| StartupError::Database(e.to_string()))?;
+        let failed = StartupError::Database;
+        let mut conn = pool.get().map_err(|e| StartupError::Database(e.into()))?;
         db::migrate(&mut conn)?;
         let keys = KeyStore::load_or_create(&mut conn, &issuer).map_err(failed)?;
         let secret = match configured {
@@ -65,7 +65,7 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
         Ok((keys, secret))
     })
     .await
-    .map_err(|e| StartupError::Database(e.to_string()))?
+    .map_err(|e| StartupError::Database(e.into()))?
 }
 
 impl Application {

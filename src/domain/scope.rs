@@ -5,6 +5,11 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scope(BTreeSet<&'static str>);
 
+/// A scope name this server does not know; its text is what the client is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scope '{0}'")]
+pub struct UnknownScope(pub String);
+
 /// Scopes this server knows. `admin` is granted to staff users only.
 const KNOWN: [&str; 3] = ["read", "write", "admin"];
 pub const ADMIN: &str = "admin";
@@ -16,18 +21,17 @@ impl Scope {
     }
 
     /// Parses a space-separated list; an unknown name is `invalid_scope`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, UnknownScope> {
         let mut set = BTreeSet::new();
         for name in raw.split_whitespace() {
-            let known =
-                KNOWN.iter().find(|k| **k == name).ok_or_else(|| format!("unknown scope '{name}'"))?;
+            let known = KNOWN.iter().find(|k| **k == name).ok_or_else(|| UnknownScope(name.to_owned()))?;
             set.insert(*known);
         }
         Ok(Self(set))
     }
 
     /// The requested scope, or the default when none (or an empty one) was asked for.
-    pub fn requested(raw: Option<&str>) -> Result<Self, String> {
+    pub fn requested(raw: Option<&str>) -> Result<Self, UnknownScope> {
         match raw.map(str::trim).filter(|s| !s.is_empty()) {
             Some(raw) => Self::parse(raw),
             None => Ok(Self::default_grant()),

@@ -23,7 +23,7 @@ pub async fn client_credentials(
                     "Only confidential clients may use client_credentials.".into(),
                 ));
             }
-            let scope = Scope::requested(scope.as_deref()).map_err(ApiError::InvalidScope)?;
+            let scope = Scope::requested(scope.as_deref())?;
             if scope.contains(ADMIN) {
                 return Err(ApiError::InvalidScope("The 'admin' scope is reserved to staff users.".into()));
             }

@@ -63,7 +63,7 @@ pub async fn convert(
         .run(move |conn| {
             let app = admitted.confirm(conn, &clients)?;
             let address = conversion.address.as_str();
-            let asked = Scope::requested(conversion.scope.as_deref()).map_err(ApiError::InvalidScope)?;
+            let asked = Scope::requested(conversion.scope.as_deref())?;
             let extra = profile.extra.to_string();
             let identity = Identity {
                 provider: profile.provider,

@@ -14,7 +14,7 @@ use crate::store::users::User;
 
 /// The requested scope for a user; `admin` only for staff.
 pub fn user_scope(raw: Option<&str>, user: &User) -> Result<Scope, ApiError> {
-    let scope = Scope::requested(raw).map_err(ApiError::InvalidScope)?;
+    let scope = Scope::requested(raw)?;
     if scope.contains(ADMIN) && !user.is_staff {
         return Err(ApiError::InvalidScope("The 'admin' scope is reserved to staff users.".into()));
     }

@@ -146,7 +146,7 @@ impl Rotating<'_> {
         let narrowed = match asked {
             None => None,
             Some(raw) => {
-                let asked = Scope::parse(raw).map_err(ApiError::InvalidScope)?;
+                let asked = Scope::parse(raw)?;
                 if !asked.is_subset(&Scope::from_stored(&record.scope)) {
                     return Err(ApiError::InvalidScope("A refresh may only narrow the scope.".into()));
                 }

@@ -145,9 +145,7 @@ pub async fn register(
         Ok((app, email))
     })
     .await?;
-    let scope = Scope::requested(raw_scope.as_deref())
-        .map_err(ApiError::InvalidScope)?
-        .without(crate::domain::scope::ADMIN);
+    let scope = Scope::requested(raw_scope.as_deref())?.without(crate::domain::scope::ADMIN);
 
     let hash = state.hashes.run(move |memory| passwords::hash_with(password.expose(), memory)).await?;
     let issuer = state.issuer.clone();
