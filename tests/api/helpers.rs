@@ -171,12 +171,12 @@ impl TestApp {
         TestClient { id: created.client_id, secret: created.client_secret }
     }
 
-    /// A confidential client allowed password, refresh_token and client_credentials.
     /// A second server on the same database, as a replica behind a load balancer.
     pub async fn replica(&self) -> TestApp {
         start_server(self.database_url.clone(), TestDb::Shared, |_| {}).await
     }
 
+    /// A confidential client allowed password, refresh_token and client_credentials.
     pub fn confidential_client(&self) -> TestClient {
         self.create_client(
             ClientType::Confidential,
@@ -201,6 +201,15 @@ impl TestApp {
     /// A staff user created with the CLI's code path.
     pub fn create_staff(&self, email: &str, password: &str) -> i64 {
         manage::create_superuser(&mut self.db(), email, password, None).expect("superuser").id
+    }
+
+    pub fn set_active(&self, user_id: i64, active: bool) {
+        use diesel::prelude::*;
+        use portcullis::store::schema::users;
+        diesel::update(users::table.find(user_id))
+            .set(users::is_active.eq(active))
+            .execute(&mut self.db())
+            .expect("user updated");
     }
 
     pub async fn post_form(&self, path: &str, params: &[(&str, String)]) -> reqwest::Response {
@@ -233,8 +242,25 @@ impl TestApp {
         self.post_token(&params).await
     }
 
+    /// Password grant with `PASSWORD` on `client`; returns the token response.
+    pub async fn sign_in(&self, client: &TestClient, email: &str) -> Value {
+        self.password_grant(client, email, PASSWORD).await
+    }
+
     pub async fn get_user(&self, access_token: &str) -> reqwest::Response {
         self.http.get(self.url("/auth/user")).bearer_auth(access_token).send().await.expect("request sent")
+    }
+
+    pub async fn user_status(&self, access_token: &str) -> u16 {
+        self.get_user(access_token).await.status().as_u16()
+    }
+
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
+        let mut params = client.body();
+        params.push(("token", token.to_owned()));
+        let response = self.post_form("/auth/introspect", &params).await;
+        assert_eq!(response.status(), 200, "introspection failed");
+        response.json().await.expect("json")
     }
 
     /// Runs the CLI against this test's database.
@@ -267,40 +293,9 @@ pub async fn assert_oauth_error(response: reqwest::Response, status: u16, error:
     body
 }
 
-/// Shorthands for common token calls.
-impl TestApp {
-    /// Password grant for a fresh user on `client`; returns the token response.
-    pub async fn sign_in(&self, client: &TestClient, email: &str) -> Value {
-        self.password_grant(client, email, PASSWORD).await
-    }
-
-    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
-        let mut params = client.body();
-        params.push(("token", token.to_owned()));
-        let response = self.post_form("/auth/introspect", &params).await;
-        assert_eq!(response.status(), 200, "introspection failed");
-        response.json().await.expect("json")
-    }
-
-    pub async fn user_status(&self, access_token: &str) -> u16 {
-        self.get_user(access_token).await.status().as_u16()
-    }
-}
-
 /// A password every test user may share: it passes the sign-up rules.
 pub const PASSWORD: &str = "correct horse battery";
 
 pub fn text(value: &Value, key: &str) -> String {
     value[key].as_str().unwrap_or_else(|| panic!("no '{key}' in {value}")).to_owned()
-}
-
-impl TestApp {
-    pub fn set_active(&self, user_id: i64, active: bool) {
-        use diesel::prelude::*;
-        use portcullis::store::schema::users;
-        diesel::update(users::table.find(user_id))
-            .set(users::is_active.eq(active))
-            .execute(&mut self.db())
-            .expect("user updated");
-    }
 }
