@@ -222,29 +222,22 @@ impl TestApp {
 
     /// Password grant with body credentials; panics unless it succeeds.
     pub async fn password_grant(&self, client: &TestClient, username: &str, password: &str) -> Value {
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "password".to_owned()),
-            ("username", username.to_owned()),
-            ("password", password.to_owned()),
-        ]);
-        let response = self.post_token(&params).await;
-        assert_eq!(response.status(), 200, "password grant failed");
-        response.json().await.expect("json")
+        self.token(client).password(username, password).ok().await
     }
 
     pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", refresh_token.to_owned()),
-        ]);
-        self.post_token(&params).await
+        self.token(client).refresh(refresh_token).send().await
+    }
+
+    /// A request to `/auth/token` on behalf of `client`, its credentials in the form body
+    /// unless the builder says otherwise.
+    pub fn token(&self, client: &TestClient) -> TokenRequest<'_> {
+        TokenRequest::new(self, "/auth/token", client)
     }
 
     /// Password grant with `PASSWORD` on `client`; returns the token response.
     pub async fn sign_in(&self, client: &TestClient, email: &str) -> Value {
-        self.password_grant(client, email, PASSWORD).await
+        self.token(client).password(email, PASSWORD).ok().await
     }
 
     pub async fn get_user(&self, access_token: &str) -> reqwest::Response {
@@ -281,6 +274,125 @@ impl TestApp {
         }
         drop(pipe);
         child.wait_with_output().expect("cli finished")
+    }
+}
+
+/// A token request, built as a test reads: who asks, for which grant, then `send`.
+/// The client authenticates with `client_id` (and `client_secret` if it has one) as body
+/// parameters unless `basic` says HTTP Basic.
+///
+/// `app.token(&client).password("a@b.c", PASSWORD).scope("read").send().await`
+#[must_use = "a token request does nothing until it is sent"]
+pub struct TokenRequest<'a> {
+    app: &'a TestApp,
+    path: &'static str,
+    client_id: String,
+    secret: Option<String>,
+    basic: bool,
+    json: bool,
+    params: Vec<(&'static str, String)>,
+}
+
+impl<'a> TokenRequest<'a> {
+    fn new(app: &'a TestApp, path: &'static str, client: &TestClient) -> Self {
+        TokenRequest {
+            app,
+            path,
+            client_id: client.id.clone(),
+            secret: client.secret.clone(),
+            basic: false,
+            json: false,
+            params: Vec::new(),
+        }
+    }
+
+    /// Any body parameter, in the order given.
+    pub fn param(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.params.push((key, value.into()));
+        self
+    }
+
+    pub fn grant(self, grant_type: &str) -> Self {
+        self.param("grant_type", grant_type)
+    }
+
+    pub fn password(self, username: &str, password: &str) -> Self {
+        self.grant("password").param("username", username).param("password", password)
+    }
+
+    pub fn refresh(self, refresh_token: &str) -> Self {
+        self.grant("refresh_token").param("refresh_token", refresh_token)
+    }
+
+    pub fn client_credentials(self) -> Self {
+        self.grant("client_credentials")
+    }
+
+    pub fn scope(self, scope: &str) -> Self {
+        self.param("scope", scope)
+    }
+
+    /// Authenticates with this secret instead of the client's own.
+    pub fn secret(mut self, secret: &str) -> Self {
+        self.secret = Some(secret.to_owned());
+        self
+    }
+
+    /// Sends the client's id alone, even if it has a secret.
+    pub fn without_secret(mut self) -> Self {
+        self.secret = None;
+        self
+    }
+
+    /// Client credentials in an HTTP Basic header instead of the body.
+    pub fn basic(mut self) -> Self {
+        self.basic = true;
+        self
+    }
+
+    /// A JSON body instead of a form.
+    pub fn json(mut self) -> Self {
+        self.json = true;
+        self
+    }
+
+    /// Another path than the builder's endpoint (say, with a trailing slash).
+    pub fn at(mut self, path: &'static str) -> Self {
+        self.path = path;
+        self
+    }
+
+    pub async fn send(self) -> reqwest::Response {
+        let mut params = Vec::new();
+        if !self.basic {
+            params.push(("client_id", self.client_id.clone()));
+            if let Some(secret) = &self.secret {
+                params.push(("client_secret", secret.clone()));
+            }
+        }
+        params.extend(self.params);
+        let mut request = self.app.http.post(self.app.url(self.path));
+        if self.basic {
+            request = request.basic_auth(&self.client_id, self.secret.as_ref());
+        }
+        request = if self.json {
+            let object: serde_json::Map<String, Value> =
+                params.into_iter().map(|(key, value)| (key.to_owned(), Value::String(value))).collect();
+            request.json(&object)
+        } else {
+            request.form(&params)
+        };
+        request.send().await.expect("request sent")
+    }
+
+    /// Sends the request and returns its JSON body; panics unless the status is 200.
+    pub async fn ok(self) -> Value {
+        let path = self.path;
+        let response = self.send().await;
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert_eq!(status, 200, "{path} failed: {body}");
+        serde_json::from_str(&body).expect("json")
     }
 }
 
