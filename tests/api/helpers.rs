@@ -225,10 +225,6 @@ impl TestApp {
         self.token(client).password(username, password).ok().await
     }
 
-    pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {
-        self.token(client).refresh(refresh_token).send().await
-    }
-
     /// A request to `/auth/token` on behalf of `client`, its credentials in the form body
     /// unless the builder says otherwise.
     pub fn token(&self, client: &TestClient) -> TokenRequest<'_> {
@@ -326,6 +322,13 @@ impl<'a> TokenRequest<'a> {
 
     pub fn client_credentials(self) -> Self {
         self.grant("client_credentials")
+    }
+
+    pub fn authorization_code(self, code: &str, redirect_uri: &str, code_verifier: &str) -> Self {
+        self.grant("authorization_code")
+            .param("code", code)
+            .param("redirect_uri", redirect_uri)
+            .param("code_verifier", code_verifier)
     }
 
     pub fn scope(self, scope: &str) -> Self {
