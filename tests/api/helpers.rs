@@ -216,19 +216,15 @@ impl TestApp {
         self.http.post(self.url(path)).form(params).send().await.expect("request sent")
     }
 
-    pub async fn post_token(&self, params: &[(&str, String)]) -> reqwest::Response {
-        self.post_form("/auth/token", params).await
-    }
-
-    /// Password grant with body credentials; panics unless it succeeds.
-    pub async fn password_grant(&self, client: &TestClient, username: &str, password: &str) -> Value {
-        self.token(client).password(username, password).ok().await
-    }
-
     /// A request to `/auth/token` on behalf of `client`, its credentials in the form body
     /// unless the builder says otherwise.
     pub fn token(&self, client: &TestClient) -> TokenRequest<'_> {
         TokenRequest::new(self, "/auth/token", client)
+    }
+
+    /// A request to `/auth/convert-token`, built like a token request.
+    pub fn convert_token(&self, client: &TestClient) -> TokenRequest<'_> {
+        TokenRequest::new(self, "/auth/convert-token", client)
     }
 
     /// Password grant with `PASSWORD` on `client`; returns the token response.
@@ -329,6 +325,11 @@ impl<'a> TokenRequest<'a> {
             .param("code", code)
             .param("redirect_uri", redirect_uri)
             .param("code_verifier", code_verifier)
+    }
+
+    /// The `convert_token` grant for a provider's token.
+    pub fn social(self, backend: &str, token: &str) -> Self {
+        self.grant("convert_token").param("backend", backend).param("token", token)
     }
 
     pub fn scope(self, scope: &str) -> Self {
