@@ -143,17 +143,13 @@ both_backends! {
         assert!(fields["old_password"].is_array());
         assert_eq!(change(PASSWORD, "a brand new secret").await.unwrap().status(), 204);
 
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "password".to_owned()),
-            ("username", "ada@example.com".to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ]);
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_grant").await;
-        app.password_grant(&client, "ada@example.com", "a brand new secret").await;
-        assert_oauth_error(app.refresh(&client, &text(&elsewhere, "refresh_token")).await, 400, "invalid_grant").await;
+        let old_password = app.token(&client).password("ada@example.com", PASSWORD).send().await;
+        assert_oauth_error(old_password, 400, "invalid_grant").await;
+        app.token(&client).password("ada@example.com", "a brand new secret").ok().await;
+        let signed_out = app.token(&client).refresh(&text(&elsewhere, "refresh_token")).send().await;
+        assert_oauth_error(signed_out, 400, "invalid_grant").await;
         assert_eq!(app.user_status(&text(&elsewhere, "access_token")).await, 401);
-        assert_eq!(app.refresh(&client, &text(&here, "refresh_token")).await.status(), 200);
+        assert_eq!(app.token(&client).refresh(&text(&here, "refresh_token")).send().await.status(), 200);
         assert_eq!(console().await.unwrap().status(), 303, "the browser was signed out");
     }
 

@@ -13,16 +13,7 @@ const STAFF: &str = "root@example.com";
 async fn staff_token(app: &TestApp) -> String {
     app.create_staff(STAFF, PASSWORD);
     let client = app.confidential_client();
-    let mut params = client.body();
-    params.extend([
-        ("grant_type", "password".to_owned()),
-        ("username", STAFF.to_owned()),
-        ("password", PASSWORD.to_owned()),
-        ("scope", "read write admin".to_owned()),
-    ]);
-    let response = app.post_token(&params).await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = app.token(&client).password(STAFF, PASSWORD).scope("read write admin").ok().await;
     assert!(text(&body, "scope").contains("admin"));
     text(&body, "access_token")
 }
@@ -55,12 +46,6 @@ async fn audit_count(app: &TestApp, token: &str, action: &str) -> i64 {
     body["total"].as_i64().unwrap()
 }
 
-fn client_credentials(client: &TestClient) -> Vec<(&'static str, String)> {
-    let mut params = client.body();
-    params.push(("grant_type", "client_credentials".to_owned()));
-    params
-}
-
 both_backends! {
     async fn anonymous_gets_401_and_anyone_but_admin_staff_403(backend) {
         let app = spawn_app(backend).await;
@@ -76,7 +61,7 @@ both_backends! {
         assert_eq!(response.status(), 403);
 
         app.create_staff("staff-no-admin@example.com", PASSWORD);
-        let without_scope = app.password_grant(&client, "staff-no-admin@example.com", PASSWORD).await;
+        let without_scope = app.sign_in(&client, "staff-no-admin@example.com").await;
         let response = call(&app, Method::GET, "/admin/api/users", &text(&without_scope, "access_token"), None).await;
         assert_eq!(response.status(), 403, "staff, but the token lacks scope admin");
 
@@ -102,20 +87,22 @@ both_backends! {
         let shown = json_of(call(&app, Method::GET, &format!("/admin/api/applications/{}", client.id), &token, None).await, 200).await;
         assert_eq!(shown["name"], "Billing");
         assert!(shown.get("client_secret").is_none());
-        assert_eq!(app.post_token(&client_credentials(&client)).await.status(), 200);
+        assert_eq!(app.token(&client).client_credentials().send().await.status(), 200);
         // A second server on the same database has served the client before each change.
         let replica = app.replica().await;
-        assert_eq!(replica.post_token(&client_credentials(&client)).await.status(), 200);
+        assert_eq!(replica.token(&client).client_credentials().send().await.status(), 200);
 
         let rotated = call(&app, Method::POST, &format!("/admin/api/applications/{}/rotate-secret", client.id), &token, None).await;
         assert!(rotated.headers().get(UNCONFIRMED).is_none(), "both servers confirmed");
         let rotated = json_of(rotated, 200).await;
         let new_client = TestClient { id: client.id.clone(), secret: Some(text(&rotated, "client_secret")) };
         assert_ne!(new_client.secret, client.secret);
-        assert_oauth_error(app.post_token(&client_credentials(&client)).await, 401, "invalid_client").await;
-        assert_oauth_error(replica.post_token(&client_credentials(&client)).await, 401, "invalid_client").await;
-        assert_eq!(app.post_token(&client_credentials(&new_client)).await.status(), 200);
-        assert_eq!(replica.post_token(&client_credentials(&new_client)).await.status(), 200);
+        for server in [&app, &replica] {
+            let old_secret = server.token(&client).client_credentials().send().await;
+            assert_oauth_error(old_secret, 401, "invalid_client").await;
+        }
+        assert_eq!(app.token(&new_client).client_credentials().send().await.status(), 200);
+        assert_eq!(replica.token(&new_client).client_credentials().send().await.status(), 200);
 
         let path = format!("/admin/api/applications/{}", client.id);
         let edited = json_of(call(&app, Method::PATCH, &path, &token, Some(json!({
@@ -124,8 +111,10 @@ both_backends! {
         assert_eq!(edited["grant_types"], json!(["password", "refresh_token"]));
         assert_eq!(edited["redirect_uris"], json!([]));
         assert_eq!((edited["skip_authorization"].clone(), edited["name"].clone()), (json!(true), json!("Billing 2")));
-        assert_oauth_error(app.post_token(&client_credentials(&new_client)).await, 400, "unauthorized_client").await;
-        assert_oauth_error(replica.post_token(&client_credentials(&new_client)).await, 400, "unauthorized_client").await;
+        for server in [&app, &replica] {
+            let dropped_grant = server.token(&new_client).client_credentials().send().await;
+            assert_oauth_error(dropped_grant, 400, "unauthorized_client").await;
+        }
         let refused = call(&app, Method::PATCH, &path, &token, Some(json!({ "client_type": "public" }))).await;
         assert_oauth_error(refused, 400, "invalid_request").await;
 
@@ -135,8 +124,10 @@ both_backends! {
         assert_eq!(app.user_status(&text(&pair, "access_token")).await, 200);
         assert_eq!(call(&app, Method::DELETE, &path, &token, None).await.status(), 204);
         assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
-        assert_oauth_error(app.refresh(&new_client, &text(&pair, "refresh_token")).await, 401, "invalid_client").await;
-        assert_oauth_error(replica.refresh(&new_client, &text(&pair, "refresh_token")).await, 401, "invalid_client").await;
+        for server in [&app, &replica] {
+            let deleted_client = server.token(&new_client).refresh(&text(&pair, "refresh_token")).send().await;
+            assert_oauth_error(deleted_client, 401, "invalid_client").await;
+        }
         assert_eq!(call(&app, Method::GET, &path, &token, None).await.status(), 404);
 
         for action in ["application.create", "application.rotate_secret", "application.update", "application.delete"] {
@@ -236,7 +227,8 @@ both_backends! {
         let updated = json_of(call(&app, Method::PATCH, &path, &token, Some(json!({ "is_active": false }))).await, 200).await;
         assert_eq!(updated["is_active"], false);
         assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
-        assert_oauth_error(app.refresh(&client, &text(&pair, "refresh_token")).await, 400, "invalid_grant").await;
+        let refresh = app.token(&client).refresh(&text(&pair, "refresh_token")).send().await;
+        assert_oauth_error(refresh, 400, "invalid_grant").await;
         // Reactivation does not bring the old tokens back.
         json_of(call(&app, Method::PATCH, &path, &token, Some(json!({ "is_active": true, "is_staff": true }))).await, 200).await;
         assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);

@@ -109,9 +109,7 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
     // The secret read off the page works, once registered.
     let (client_id, secret) = created.split_once('\n').unwrap();
     let console_client = TestClient { id: client_id.to_owned(), secret: Some(secret.to_owned()) };
-    let mut params = console_client.body();
-    params.push(("grant_type", "client_credentials".to_owned()));
-    let response = app.post_token(&params).await;
+    let response = app.token(&console_client).client_credentials().send().await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(!text(&body, "access_token").is_empty());
@@ -125,14 +123,10 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
 
     // The revoked sign-in and the deactivated user are dead over HTTP too.
     assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);
-    assert_oauth_error(app.refresh(&client, &text(&pair, "refresh_token")).await, 400, "invalid_grant").await;
-    let mut retry = client.body();
-    retry.extend([
-        ("grant_type", "password".to_owned()),
-        ("username", "worker@example.com".to_owned()),
-        ("password", PASSWORD.to_owned()),
-    ]);
-    assert_oauth_error(app.post_token(&retry).await, 400, "invalid_grant").await;
+    let refresh = app.token(&client).refresh(&text(&pair, "refresh_token")).send().await;
+    assert_oauth_error(refresh, 400, "invalid_grant").await;
+    let retry = app.token(&client).password("worker@example.com", PASSWORD).send().await;
+    assert_oauth_error(retry, 400, "invalid_grant").await;
 
     assert_eq!(refused_heading, "Staff only");
 }
@@ -168,7 +162,6 @@ async fn the_console_warns_when_a_server_did_not_confirm_a_change() {
     let (secret, warning) = outcome.expect("the console rotated the secret");
     assert!(warning.contains("1 running server(s) did not confirm"), "{warning}");
     let rotated = TestClient { id: client.id.clone(), secret: Some(secret) };
-    let mut params = rotated.body();
-    params.push(("grant_type", "client_credentials".to_owned()));
-    assert_eq!(app.post_token(&params).await.status(), 200, "the secret shown works");
+    let response = app.token(&rotated).client_credentials().send().await;
+    assert_eq!(response.status(), 200, "the secret shown works");
 }

@@ -149,14 +149,7 @@ pub fn public_client(app: &TestApp) -> TestClient {
 }
 
 pub async fn exchange(app: &TestApp, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
-    let mut body = client.body();
-    body.extend([
-        ("grant_type", "authorization_code".to_owned()),
-        ("code", code.to_owned()),
-        ("redirect_uri", REDIRECT.to_owned()),
-        ("code_verifier", verifier.to_owned()),
-    ]);
-    app.post_token(&body).await
+    app.token(client).authorization_code(code, REDIRECT, verifier).send().await
 }
 
 /// Runs the browser part of the flow and returns the code and the verifier.
@@ -206,7 +199,7 @@ both_backends! {
         assert_eq!(tokens["scope"], "read write");
         let user: Value = app.get_user(&text(&tokens, "access_token")).await.json().await.unwrap();
         assert_eq!(user["email"], EMAIL);
-        let refreshed = app.refresh(&client, &text(&tokens, "refresh_token")).await;
+        let refreshed = app.token(&client).refresh(&text(&tokens, "refresh_token")).send().await;
         assert_eq!(refreshed.status(), 200, "the pair refreshes like any other grant's");
 
         // The same browser is still signed in: straight to consent next time.
@@ -243,14 +236,9 @@ both_backends! {
         assert_oauth_error(exchange(&app, &other, &code, &verifier).await, 400, "invalid_grant").await;
 
         let (code, verifier) = code_for(&app, &client).await;
-        let mut body = client.body();
-        body.extend([
-            ("grant_type", "authorization_code".to_owned()),
-            ("code", code),
-            ("redirect_uri", "http://localhost:3000/elsewhere".to_owned()),
-            ("code_verifier", verifier),
-        ]);
-        assert_oauth_error(app.post_token(&body).await, 400, "invalid_grant").await;
+        let other_redirect = "http://localhost:3000/elsewhere";
+        let elsewhere = app.token(&client).authorization_code(&code, other_redirect, &verifier).send().await;
+        assert_oauth_error(elsewhere, 400, "invalid_grant").await;
     }
 
     async fn denying_consent_redirects_with_access_denied(backend) {
@@ -408,9 +396,7 @@ both_backends! {
         assert!(visitor.get(&authorize).await.is_sign_in(), "not signed in");
         // The password grant shares the counters.
         let password_client = app.confidential_client();
-        let mut body = password_client.body();
-        body.extend([("grant_type", "password".to_owned()), ("username", EMAIL.to_owned()), ("password", PASSWORD.to_owned())]);
-        assert_eq!(app.post_token(&body).await.status(), 429);
+        assert_eq!(app.token(&password_client).password(EMAIL, PASSWORD).send().await.status(), 429);
     }
 
     async fn an_expired_code_is_refused(backend) {

@@ -6,13 +6,7 @@ use crate::both_backends;
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestClient, PASSWORD};
 
 async fn attempt(app: &TestApp, client: &TestClient, username: &str, password: &str) -> reqwest::Response {
-    let mut params = client.body();
-    params.extend([
-        ("grant_type", "password".to_owned()),
-        ("username", username.to_owned()),
-        ("password", password.to_owned()),
-    ]);
-    app.post_token(&params).await
+    app.token(client).password(username, password).send().await
 }
 
 async fn assert_throttled(response: reqwest::Response) {
@@ -153,14 +147,8 @@ both_backends! {
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
         for _ in 0..5 {
-            let mut params = client.body();
-            params.extend([
-                ("grant_type", "password".to_owned()),
-                ("username", "ada@example.com".to_owned()),
-                ("password", PASSWORD.to_owned()),
-                ("scope", "admin".to_owned()),
-            ]);
-            assert_eq!(app.post_token(&params).await.status(), 400);
+            let admin = app.token(&client).password("ada@example.com", PASSWORD).scope("admin");
+            assert_eq!(admin.send().await.status(), 400);
         }
         assert_eq!(attempt(&app, &client, "ada@example.com", PASSWORD).await.status(), 200);
     }

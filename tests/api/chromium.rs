@@ -133,14 +133,7 @@ async fn signs_in_on_the_page_and_lands_on_the_redirect_with_a_code() {
     assert_eq!(param(&params, "state"), Some("chromium-state"));
     let code = param(&params, "code").expect("a code on the redirect");
 
-    let mut body = client.body();
-    body.extend([
-        ("grant_type", "authorization_code".to_owned()),
-        ("code", code.to_owned()),
-        ("redirect_uri", redirect_uri.clone()),
-        ("code_verifier", verifier),
-    ]);
-    let response = app.post_token(&body).await;
+    let response = app.token(&client).authorization_code(code, &redirect_uri, &verifier).send().await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
     let user: Value = app.get_user(&text(&tokens, "access_token")).await.json().await.unwrap();

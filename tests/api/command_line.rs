@@ -53,14 +53,10 @@ both_backends! {
         let printed = String::from_utf8(output.stdout).unwrap();
         let secret = printed.trim().strip_prefix("client_secret: ").expect("secret printed").to_owned();
         let new = TestClient { id: old.id.clone(), secret: Some(secret) };
-        let mut params = old.body();
-        params.extend([
-            ("grant_type", "password".to_owned()),
-            ("username", "ada@example.com".to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ]);
-        assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
-        assert_oauth_error(replica.post_token(&params).await, 401, "invalid_client").await;
+        let on_app = app.token(&old).password("ada@example.com", PASSWORD).send().await;
+        let on_replica = replica.token(&old).password("ada@example.com", PASSWORD).send().await;
+        assert_oauth_error(on_app, 401, "invalid_client").await;
+        assert_oauth_error(on_replica, 401, "invalid_client").await;
         app.sign_in(&new, "ada@example.com").await;
         replica.sign_in(&new, "ada@example.com").await;
         assert!(!app.cli(&["app", "rotate-secret", "no-such-client"], None).status.success());
@@ -71,14 +67,8 @@ both_backends! {
         let output = app.cli(&["createsuperuser", "--email", "Root@Example.com", "--password-stdin"], Some("an admin passphrase\n"));
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let client = app.confidential_client();
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "password".to_owned()),
-            ("username", "root@example.com".to_owned()),
-            ("password", "an admin passphrase".to_owned()),
-            ("scope", "admin".to_owned()),
-        ]);
-        let response = app.post_token(&params).await;
+        let response =
+            app.token(&client).password("root@example.com", "an admin passphrase").scope("admin").send().await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["scope"], "admin");
@@ -104,7 +94,7 @@ both_backends! {
         };
         assert_eq!(rows, 2);
         assert_eq!(app.user_status(&text(&before, "access_token")).await, 200);
-        assert_eq!(app.refresh(&client, &text(&before, "refresh_token")).await.status(), 200);
+        assert_eq!(app.token(&client).refresh(&text(&before, "refresh_token")).send().await.status(), 200);
     }
 }
 
@@ -115,9 +105,8 @@ both_backends! {
 async fn a_lost_cache_listener_never_serves_an_old_secret() {
     let app = spawn_app(Backend::Postgres).await;
     let old = app.confidential_client();
-    let mut params = old.body();
-    params.push(("grant_type", "client_credentials".to_owned()));
-    assert_eq!(app.post_token(&params).await.status(), 200, "the cache has seen the client");
+    let seen = app.token(&old).client_credentials().send().await;
+    assert_eq!(seen.status(), 200, "the cache has seen the client");
 
     let mut db = app.db();
     let listeners = |db: &mut DbConnection| -> Vec<i32> {
@@ -149,11 +138,9 @@ async fn a_lost_cache_listener_never_serves_an_old_secret() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 
-    assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
+    assert_oauth_error(app.token(&old).client_credentials().send().await, 401, "invalid_client").await;
     let new = TestClient { id: old.id.clone(), secret: Some(secret.expose().to_owned()) };
-    let mut params = new.body();
-    params.push(("grant_type", "client_credentials".to_owned()));
-    assert_eq!(app.post_token(&params).await.status(), 200);
+    assert_eq!(app.token(&new).client_credentials().send().await.status(), 200);
 }
 
 /// A listener that never acknowledges (a stuck replica): rotate-secret still completes
@@ -173,9 +160,7 @@ async fn rotate_secret_warns_about_a_server_that_did_not_confirm() {
     let warning = String::from_utf8_lossy(&output.stderr);
     assert!(warning.contains("1 running server(s) did not confirm"), "{warning}");
     // The real server did confirm: the old secret is refused at once.
-    let mut params = old.body();
-    params.push(("grant_type", "client_credentials".to_owned()));
-    assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
+    assert_oauth_error(app.token(&old).client_credentials().send().await, 401, "invalid_client").await;
 }
 
 #[derive(diesel::QueryableByName)]

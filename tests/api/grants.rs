@@ -2,37 +2,19 @@
 //! grant allow-lists and scopes on `/auth/token`.
 
 use portcullis::domain::{ClientType, GrantType};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{assert_oauth_error, spawn_app, text, PASSWORD};
-
-fn password_params(username: &str, password: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("grant_type", "password".to_owned()),
-        ("username", username.to_owned()),
-        ("password", password.to_owned()),
-    ]
-}
+use crate::helpers::{assert_oauth_error, spawn_app, text, TestClient, PASSWORD};
 
 both_backends! {
     async fn json_body_signs_in_like_the_drf_tutorials(backend) {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
-        let response = app
-            .http
-            .post(app.url("/auth/token"))
-            .json(&json!({
-                "grant_type": "password",
-                "username": "ada@example.com",
-                "password": PASSWORD,
-                "client_id": client.id,
-                "client_secret": client.secret,
-            }))
-            .send()
-            .await
-            .unwrap();
+
+        let response = app.token(&client).password("ada@example.com", PASSWORD).json().send().await;
+
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert_eq!(app.user_status(&text(&body, "access_token")).await, 200);
@@ -42,14 +24,10 @@ both_backends! {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
-        let response = app
-            .http
-            .post(app.url("/auth/token/"))
-            .basic_auth(&client.id, client.secret.as_ref())
-            .form(&password_params("ada@example.com", PASSWORD))
-            .send()
-            .await
-            .unwrap();
+
+        let response =
+            app.token(&client).at("/auth/token/").basic().password("ada@example.com", PASSWORD).send().await;
+
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert!(text(&body, "refresh_token").starts_with("pc_rt_"));
@@ -57,60 +35,59 @@ both_backends! {
 
     async fn unknown_client_is_invalid_client(backend) {
         let app = spawn_app(backend).await;
-        let mut params = password_params("ada@example.com", PASSWORD);
-        params.push(("client_id", "nobody".to_owned()));
-        assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
+        let nobody = TestClient { id: "nobody".to_owned(), secret: None };
+
+        let response = app.token(&nobody).password("ada@example.com", PASSWORD).send().await;
+
+        assert_oauth_error(response, 401, "invalid_client").await;
     }
 
     async fn wrong_secret_is_invalid_client_with_a_basic_challenge(backend) {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
-        let response = app
-            .http
-            .post(app.url("/auth/token"))
-            .basic_auth(&client.id, Some("pc_cs_wrong"))
-            .form(&password_params("ada@example.com", PASSWORD))
-            .send()
-            .await
-            .unwrap();
-        let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
-        assert_oauth_error(response, 401, "invalid_client").await;
-        assert!(challenge.unwrap_or_default().starts_with("Basic"));
 
-        let mut params = password_params("ada@example.com", PASSWORD);
-        params.extend([("client_id", client.id.clone()), ("client_secret", "pc_cs_wrong".to_owned())]);
-        assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
+        let in_header =
+            app.token(&client).basic().secret("pc_cs_wrong").password("ada@example.com", PASSWORD).send().await;
+        let in_body = app.token(&client).secret("pc_cs_wrong").password("ada@example.com", PASSWORD).send().await;
+
+        let challenge = in_header.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+        assert_oauth_error(in_header, 401, "invalid_client").await;
+        assert!(challenge.unwrap_or_default().starts_with("Basic"));
+        assert_oauth_error(in_body, 401, "invalid_client").await;
     }
 
     async fn confidential_client_without_its_secret_is_refused(backend) {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
-        let mut params = password_params("ada@example.com", PASSWORD);
-        params.push(("client_id", client.id.clone()));
-        assert_oauth_error(app.post_token(&params).await, 401, "invalid_client").await;
+
+        let response = app.token(&client).without_secret().password("ada@example.com", PASSWORD).send().await;
+
+        assert_oauth_error(response, 401, "invalid_client").await;
     }
 
     async fn grant_outside_the_allow_list_is_unauthorized_client(backend) {
         let app = spawn_app(backend).await;
         let client = app.create_client(ClientType::Confidential, &[GrantType::ClientCredentials]);
         app.create_user("ada@example.com", PASSWORD).await;
-        let mut params = client.body();
-        params.extend(password_params("ada@example.com", PASSWORD));
-        assert_oauth_error(app.post_token(&params).await, 400, "unauthorized_client").await;
+
+        let response = app.token(&client).password("ada@example.com", PASSWORD).send().await;
+
+        assert_oauth_error(response, 400, "unauthorized_client").await;
     }
 
     async fn missing_or_unknown_grant_types_are_named_errors(backend) {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
-        assert_oauth_error(app.post_token(&client.body()).await, 400, "invalid_request").await;
-        let mut params = client.body();
-        params.push(("grant_type", "implicit".to_owned()));
-        assert_oauth_error(app.post_token(&params).await, 400, "unsupported_grant_type").await;
-        let mut params = client.body();
-        params.extend([("grant_type", "password".to_owned()), ("password", PASSWORD.to_owned())]);
-        let body = assert_oauth_error(app.post_token(&params).await, 400, "invalid_request").await;
+
+        let no_grant = app.token(&client).send().await;
+        let implicit = app.token(&client).grant("implicit").send().await;
+        let no_username = app.token(&client).grant("password").param("password", PASSWORD).send().await;
+
+        assert_oauth_error(no_grant, 400, "invalid_request").await;
+        assert_oauth_error(implicit, 400, "unsupported_grant_type").await;
+        let body = assert_oauth_error(no_username, 400, "invalid_request").await;
         assert!(text(&body, "error_description").contains("username"));
     }
 
@@ -120,28 +97,19 @@ both_backends! {
         app.create_user("ada@example.com", PASSWORD).await;
         app.create_staff("root@example.com", PASSWORD);
 
-        let mut params = client.body();
-        params.extend(password_params("ada@example.com", PASSWORD));
-        params.push(("scope", "read teleport".to_owned()));
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_scope").await;
+        let unknown = app.token(&client).password("ada@example.com", PASSWORD).scope("read teleport").send().await;
+        let admin_for_member =
+            app.token(&client).password("ada@example.com", PASSWORD).scope("read admin").send().await;
+        let admin_for_staff =
+            app.token(&client).password("root@example.com", PASSWORD).scope("read admin").send().await;
+        let read = app.token(&client).password("ada@example.com", PASSWORD).scope("read").send().await;
 
-        let mut params = client.body();
-        params.extend(password_params("ada@example.com", PASSWORD));
-        params.push(("scope", "read admin".to_owned()));
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_scope").await;
-
-        let mut params = client.body();
-        params.extend(password_params("root@example.com", PASSWORD));
-        params.push(("scope", "read admin".to_owned()));
-        let response = app.post_token(&params).await;
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
+        assert_oauth_error(unknown, 400, "invalid_scope").await;
+        assert_oauth_error(admin_for_member, 400, "invalid_scope").await;
+        assert_eq!(admin_for_staff.status(), 200);
+        let body: Value = admin_for_staff.json().await.unwrap();
         assert_eq!(body["scope"], "admin read");
-
-        let mut params = client.body();
-        params.extend(password_params("ada@example.com", PASSWORD));
-        params.push(("scope", "read".to_owned()));
-        let body: Value = app.post_token(&params).await.json().await.unwrap();
+        let body: Value = read.json().await.unwrap();
         assert_eq!(body["scope"], "read");
     }
 
@@ -150,17 +118,18 @@ both_backends! {
         let client = app.confidential_client();
         let id = app.create_user("ada@example.com", PASSWORD).await;
         app.set_active(id, false);
-        let mut params = client.body();
-        params.extend(password_params("ada@example.com", PASSWORD));
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_grant").await;
+
+        let response = app.token(&client).password("ada@example.com", PASSWORD).send().await;
+
+        assert_oauth_error(response, 400, "invalid_grant").await;
     }
 
     async fn client_credentials_issue_no_refresh_token(backend) {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
-        let mut params = client.body();
-        params.push(("grant_type", "client_credentials".to_owned()));
-        let response = app.post_token(&params).await;
+
+        let response = app.token(&client).client_credentials().send().await;
+
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert!(body.get("refresh_token").is_none(), "{body}");
@@ -173,15 +142,14 @@ both_backends! {
 
     async fn client_credentials_need_the_grant_and_refuse_admin(backend) {
         let app = spawn_app(backend).await;
-        let client = app.create_client(ClientType::Confidential, &[GrantType::Password]);
-        let mut params = client.body();
-        params.push(("grant_type", "client_credentials".to_owned()));
-        assert_oauth_error(app.post_token(&params).await, 400, "unauthorized_client").await;
-
+        let password_only = app.create_client(ClientType::Confidential, &[GrantType::Password]);
         let client = app.confidential_client();
-        let mut params = client.body();
-        params.extend([("grant_type", "client_credentials".to_owned()), ("scope", "admin".to_owned())]);
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_scope").await;
+
+        let without_the_grant = app.token(&password_only).client_credentials().send().await;
+        let admin = app.token(&client).client_credentials().scope("admin").send().await;
+
+        assert_oauth_error(without_the_grant, 400, "unauthorized_client").await;
+        assert_oauth_error(admin, 400, "invalid_scope").await;
     }
 
     async fn public_clients_sign_in_with_client_id_alone(backend) {
@@ -189,8 +157,10 @@ both_backends! {
         let client = app.create_client(ClientType::Public, &[GrantType::Password, GrantType::RefreshToken]);
         assert!(client.secret.is_none());
         app.create_user("ada@example.com", PASSWORD).await;
-        let body = app.sign_in(&client, "ada@example.com").await;
-        let refreshed = app.refresh(&client, &text(&body, "refresh_token")).await;
+
+        let body = app.token(&client).password("ada@example.com", PASSWORD).ok().await;
+        let refreshed = app.token(&client).refresh(&text(&body, "refresh_token")).send().await;
+
         assert_eq!(refreshed.status(), 200);
     }
 
@@ -198,9 +168,9 @@ both_backends! {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
-        let mut params = client.body();
-        params.extend(password_params("ADA@example.com", PASSWORD));
-        let response = app.post_token(&params).await;
+
+        let response = app.token(&client).password("ADA@example.com", PASSWORD).send().await;
+
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["cache-control"], "no-store");
         let body: Value = response.json().await.unwrap();
@@ -227,8 +197,9 @@ both_backends! {
         let app = spawn_app(backend).await;
         let client = app.create_client(ClientType::Public, &[GrantType::Password]);
         app.create_user("ada@example.com", PASSWORD).await;
-        let mut params = client.body();
-        params.extend(password_params("ada@example.com", "wrong horse battery"));
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_grant").await;
+
+        let response = app.token(&client).password("ada@example.com", "wrong horse battery").send().await;
+
+        assert_oauth_error(response, 400, "invalid_grant").await;
     }
 }

@@ -171,12 +171,12 @@ impl TestApp {
         TestClient { id: created.client_id, secret: created.client_secret.map(|s| s.expose().to_owned()) }
     }
 
-    /// A confidential client allowed password, refresh_token and client_credentials.
     /// A second server on the same database, as a replica behind a load balancer.
     pub async fn replica(&self) -> TestApp {
         start_server(self.database_url.clone(), TestDb::Shared, |_| {}).await
     }
 
+    /// A confidential client allowed password, refresh_token and client_credentials.
     pub fn confidential_client(&self) -> TestClient {
         self.create_client(
             ClientType::Confidential,
@@ -203,38 +203,49 @@ impl TestApp {
         manage::create_superuser(&mut self.db(), email, password, None).expect("superuser").id
     }
 
+    pub fn set_active(&self, user_id: i64, active: bool) {
+        use diesel::prelude::*;
+        use portcullis::store::schema::users;
+        diesel::update(users::table.find(user_id))
+            .set(users::is_active.eq(active))
+            .execute(&mut self.db())
+            .expect("user updated");
+    }
+
     pub async fn post_form(&self, path: &str, params: &[(&str, String)]) -> reqwest::Response {
         self.http.post(self.url(path)).form(params).send().await.expect("request sent")
     }
 
-    pub async fn post_token(&self, params: &[(&str, String)]) -> reqwest::Response {
-        self.post_form("/auth/token", params).await
+    /// A request to `/auth/token` on behalf of `client`, its credentials in the form body
+    /// unless the builder says otherwise.
+    pub fn token(&self, client: &TestClient) -> TokenRequest<'_> {
+        TokenRequest::new(self, "/auth/token", client)
     }
 
-    /// Password grant with body credentials; panics unless it succeeds.
-    pub async fn password_grant(&self, client: &TestClient, username: &str, password: &str) -> Value {
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "password".to_owned()),
-            ("username", username.to_owned()),
-            ("password", password.to_owned()),
-        ]);
-        let response = self.post_token(&params).await;
-        assert_eq!(response.status(), 200, "password grant failed");
-        response.json().await.expect("json")
+    /// A request to `/auth/convert-token`, built like a token request.
+    pub fn convert_token(&self, client: &TestClient) -> TokenRequest<'_> {
+        TokenRequest::new(self, "/auth/convert-token", client)
     }
 
-    pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", refresh_token.to_owned()),
-        ]);
-        self.post_token(&params).await
+    /// Password grant with `PASSWORD` on `client`; returns the token response.
+    pub async fn sign_in(&self, client: &TestClient, email: &str) -> Value {
+        self.token(client).password(email, PASSWORD).ok().await
     }
 
     pub async fn get_user(&self, access_token: &str) -> reqwest::Response {
         self.http.get(self.url("/auth/user")).bearer_auth(access_token).send().await.expect("request sent")
+    }
+
+    pub async fn user_status(&self, access_token: &str) -> u16 {
+        self.get_user(access_token).await.status().as_u16()
+    }
+
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
+        let mut params = client.body();
+        params.push(("token", token.to_owned()));
+        let response = self.post_form("/auth/introspect", &params).await;
+        assert_eq!(response.status(), 200, "introspection failed");
+        response.json().await.expect("json")
     }
 
     /// Runs the CLI against this test's database.
@@ -258,6 +269,137 @@ impl TestApp {
     }
 }
 
+/// A token request, built as a test reads: who asks, for which grant, then `send`.
+/// The client authenticates with `client_id` (and `client_secret` if it has one) as body
+/// parameters unless `basic` says HTTP Basic.
+///
+/// `app.token(&client).password("a@b.c", PASSWORD).scope("read").send().await`
+#[must_use = "a token request does nothing until it is sent"]
+pub struct TokenRequest<'a> {
+    app: &'a TestApp,
+    path: &'static str,
+    client_id: String,
+    secret: Option<String>,
+    basic: bool,
+    json: bool,
+    params: Vec<(&'static str, String)>,
+}
+
+impl<'a> TokenRequest<'a> {
+    fn new(app: &'a TestApp, path: &'static str, client: &TestClient) -> Self {
+        TokenRequest {
+            app,
+            path,
+            client_id: client.id.clone(),
+            secret: client.secret.clone(),
+            basic: false,
+            json: false,
+            params: Vec::new(),
+        }
+    }
+
+    /// Any body parameter, in the order given.
+    pub fn param(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.params.push((key, value.into()));
+        self
+    }
+
+    pub fn grant(self, grant_type: &str) -> Self {
+        self.param("grant_type", grant_type)
+    }
+
+    pub fn password(self, username: &str, password: &str) -> Self {
+        self.grant("password").param("username", username).param("password", password)
+    }
+
+    pub fn refresh(self, refresh_token: &str) -> Self {
+        self.grant("refresh_token").param("refresh_token", refresh_token)
+    }
+
+    pub fn client_credentials(self) -> Self {
+        self.grant("client_credentials")
+    }
+
+    pub fn authorization_code(self, code: &str, redirect_uri: &str, code_verifier: &str) -> Self {
+        self.grant("authorization_code")
+            .param("code", code)
+            .param("redirect_uri", redirect_uri)
+            .param("code_verifier", code_verifier)
+    }
+
+    /// The `convert_token` grant for a provider's token.
+    pub fn social(self, backend: &str, token: &str) -> Self {
+        self.grant("convert_token").param("backend", backend).param("token", token)
+    }
+
+    pub fn scope(self, scope: &str) -> Self {
+        self.param("scope", scope)
+    }
+
+    /// Authenticates with this secret instead of the client's own.
+    pub fn secret(mut self, secret: &str) -> Self {
+        self.secret = Some(secret.to_owned());
+        self
+    }
+
+    /// Sends the client's id alone, even if it has a secret.
+    pub fn without_secret(mut self) -> Self {
+        self.secret = None;
+        self
+    }
+
+    /// Client credentials in an HTTP Basic header instead of the body.
+    pub fn basic(mut self) -> Self {
+        self.basic = true;
+        self
+    }
+
+    /// A JSON body instead of a form.
+    pub fn json(mut self) -> Self {
+        self.json = true;
+        self
+    }
+
+    /// Another path than the builder's endpoint (say, with a trailing slash).
+    pub fn at(mut self, path: &'static str) -> Self {
+        self.path = path;
+        self
+    }
+
+    pub async fn send(self) -> reqwest::Response {
+        let mut params = Vec::new();
+        if !self.basic {
+            params.push(("client_id", self.client_id.clone()));
+            if let Some(secret) = &self.secret {
+                params.push(("client_secret", secret.clone()));
+            }
+        }
+        params.extend(self.params);
+        let mut request = self.app.http.post(self.app.url(self.path));
+        if self.basic {
+            request = request.basic_auth(&self.client_id, self.secret.as_ref());
+        }
+        request = if self.json {
+            let object: serde_json::Map<String, Value> =
+                params.into_iter().map(|(key, value)| (key.to_owned(), Value::String(value))).collect();
+            request.json(&object)
+        } else {
+            request.form(&params)
+        };
+        request.send().await.expect("request sent")
+    }
+
+    /// Sends the request and returns its JSON body; panics unless the status is 200.
+    pub async fn ok(self) -> Value {
+        let path = self.path;
+        let response = self.send().await;
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert_eq!(status, 200, "{path} failed: {body}");
+        serde_json::from_str(&body).expect("json")
+    }
+}
+
 /// Asserts an OAuth error body and status; returns the body for further checks.
 pub async fn assert_oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
     assert_eq!(response.status(), status, "unexpected status");
@@ -267,40 +409,9 @@ pub async fn assert_oauth_error(response: reqwest::Response, status: u16, error:
     body
 }
 
-/// Shorthands for common token calls.
-impl TestApp {
-    /// Password grant for a fresh user on `client`; returns the token response.
-    pub async fn sign_in(&self, client: &TestClient, email: &str) -> Value {
-        self.password_grant(client, email, PASSWORD).await
-    }
-
-    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
-        let mut params = client.body();
-        params.push(("token", token.to_owned()));
-        let response = self.post_form("/auth/introspect", &params).await;
-        assert_eq!(response.status(), 200, "introspection failed");
-        response.json().await.expect("json")
-    }
-
-    pub async fn user_status(&self, access_token: &str) -> u16 {
-        self.get_user(access_token).await.status().as_u16()
-    }
-}
-
 /// A password every test user may share: it passes the sign-up rules.
 pub const PASSWORD: &str = "correct horse battery";
 
 pub fn text(value: &Value, key: &str) -> String {
     value[key].as_str().unwrap_or_else(|| panic!("no '{key}' in {value}")).to_owned()
-}
-
-impl TestApp {
-    pub fn set_active(&self, user_id: i64, active: bool) {
-        use diesel::prelude::*;
-        use portcullis::store::schema::users;
-        diesel::update(users::table.find(user_id))
-            .set(users::is_active.eq(active))
-            .execute(&mut self.db())
-            .expect("user updated");
-    }
 }

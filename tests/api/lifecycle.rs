@@ -82,7 +82,7 @@ both_backends! {
         assert_eq!(app.introspect(&client, &refresh).await["active"], true);
         assert_eq!(revoke_rfc7009(&app, &client, &refresh).await, 200);
         assert_eq!(app.introspect(&client, &refresh).await["active"], false);
-        assert_oauth_error(app.refresh(&client, &refresh).await, 400, "invalid_grant").await;
+        assert_oauth_error(app.token(&client).refresh(&refresh).send().await, 400, "invalid_grant").await;
         assert_eq!(app.user_status(&text(&tokens, "access_token")).await, 401);
         assert_eq!(revoke_rfc7009(&app, &client, "pc_rt_unknown").await, 200);
     }
@@ -112,7 +112,8 @@ both_backends! {
             .unwrap();
         assert_eq!(response.status(), 204);
         assert_eq!(app.user_status(&access).await, 401);
-        assert_oauth_error(app.refresh(&client, &text(&tokens, "refresh_token")).await, 400, "invalid_grant").await;
+        let refresh = app.token(&client).refresh(&text(&tokens, "refresh_token")).send().await;
+        assert_oauth_error(refresh, 400, "invalid_grant").await;
     }
 
     async fn introspection_needs_client_authentication(backend) {
@@ -146,10 +147,12 @@ both_backends! {
         assert_eq!(response.status(), 204);
         for tokens in [&first, &second] {
             assert_eq!(app.user_status(&text(tokens, "access_token")).await, 401);
-            assert_oauth_error(app.refresh(&client, &text(tokens, "refresh_token")).await, 400, "invalid_grant").await;
+            let refresh = app.token(&client).refresh(&text(tokens, "refresh_token")).send().await;
+            assert_oauth_error(refresh, 400, "invalid_grant").await;
         }
         assert_eq!(app.user_status(&text(&elsewhere, "access_token")).await, 200);
-        assert_eq!(app.refresh(&elsewhere_client, &text(&elsewhere, "refresh_token")).await.status(), 200);
+        let refresh = app.token(&elsewhere_client).refresh(&text(&elsewhere, "refresh_token")).send().await;
+        assert_eq!(refresh.status(), 200);
     }
 
     async fn invalidate_refresh_tokens_keeps_access_tokens(backend) {
@@ -164,7 +167,8 @@ both_backends! {
             .await
             .unwrap();
         assert_eq!(response.status(), 204);
-        assert_oauth_error(app.refresh(&client, &text(&tokens, "refresh_token")).await, 400, "invalid_grant").await;
+        let refresh = app.token(&client).refresh(&text(&tokens, "refresh_token")).send().await;
+        assert_oauth_error(refresh, 400, "invalid_grant").await;
         assert_eq!(app.user_status(&text(&tokens, "access_token")).await, 200);
         let anonymous = app.post_form("/auth/invalidate-sessions", &[("client_id", client.id.clone())]).await;
         assert_oauth_error(anonymous, 401, "invalid_token").await;

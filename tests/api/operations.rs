@@ -101,13 +101,8 @@ async fn postgres_outage_answers_503_and_recovers() {
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     assert_eq!(ready.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
-    let mut params = client.body();
-    params.extend([
-        ("grant_type", "password".to_owned()),
-        ("username", "ada@example.com".to_owned()),
-        ("password", PASSWORD.to_owned()),
-    ]);
-    let response = app.post_token(&params).await;
+    let sign_in = || app.token(&client).password("ada@example.com", PASSWORD).send();
+    let response = sign_in().await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
 
@@ -122,5 +117,5 @@ async fn postgres_outage_answers_503_and_recovers() {
         }
     }
     assert!(recovered, "server did not recover");
-    assert_eq!(app.post_token(&params).await.status(), 200);
+    assert_eq!(sign_in().await.status(), 200);
 }

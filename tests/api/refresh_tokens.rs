@@ -16,7 +16,9 @@ both_backends! {
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
         let first = app.sign_in(&client, "ada@example.com").await;
-        let response = app.refresh(&client, &text(&first, "refresh_token")).await;
+
+        let response = app.token(&client).refresh(&text(&first, "refresh_token")).send().await;
+
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["cache-control"], "no-store");
         let second: Value = response.json().await.unwrap();
@@ -24,7 +26,7 @@ both_backends! {
         assert_ne!(second["access_token"], first["access_token"]);
         assert_eq!(second["scope"], "read write");
         assert_eq!(app.user_status(&text(&second, "access_token")).await, 200);
-        let third = app.refresh(&client, &text(&second, "refresh_token")).await;
+        let third = app.token(&client).refresh(&text(&second, "refresh_token")).send().await;
         assert_eq!(third.status(), 200);
     }
 
@@ -44,11 +46,12 @@ both_backends! {
         diesel::sql_query(format!("UPDATE refresh_tokens SET token_hash = '{}'", sha256_hex(older)))
             .execute(&mut app.db())
             .unwrap();
-        let rotated = app.refresh(&client, older).await;
+        let rotated = app.token(&client).refresh(older).send().await;
         assert_eq!(rotated.status(), 200);
         let newer = text(&rotated.json().await.unwrap(), "refresh_token");
         assert!(stored_keys(&app).contains(&portcullis::tokens::random::refresh_token_key(&newer).as_str().to_owned()));
-        assert_oauth_error(app.refresh(&client, &token).await, 400, "invalid_grant").await;
+        let gone = app.token(&client).refresh(&token).send().await;
+        assert_oauth_error(gone, 400, "invalid_grant").await;
     }
 
     async fn replayed_refresh_token_revokes_its_family(backend) {
@@ -56,19 +59,20 @@ both_backends! {
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
         let first = app.sign_in(&client, "ada@example.com").await;
-        let second: Value = app.refresh(&client, &text(&first, "refresh_token")).await.json().await.unwrap();
+        let second = app.token(&client).refresh(&text(&first, "refresh_token")).ok().await;
         // A second, unrelated sign-in of the same user must survive the burn.
         let other = app.sign_in(&client, "ada@example.com").await;
 
-        let replay = app.refresh(&client, &text(&first, "refresh_token")).await;
+        let replay = app.token(&client).refresh(&text(&first, "refresh_token")).send().await;
+
         let body = assert_oauth_error(replay, 400, "invalid_grant").await;
         assert!(text(&body, "error_description").contains("revoked"));
-
-        assert_oauth_error(app.refresh(&client, &text(&second, "refresh_token")).await, 400, "invalid_grant").await;
+        let burned = app.token(&client).refresh(&text(&second, "refresh_token")).send().await;
+        assert_oauth_error(burned, 400, "invalid_grant").await;
         assert_eq!(app.user_status(&text(&second, "access_token")).await, 401);
         assert_eq!(app.user_status(&text(&first, "access_token")).await, 401);
         assert_eq!(app.user_status(&text(&other, "access_token")).await, 200);
-        assert_eq!(app.refresh(&client, &text(&other, "refresh_token")).await.status(), 200);
+        assert_eq!(app.token(&client).refresh(&text(&other, "refresh_token")).send().await.status(), 200);
     }
 
     async fn sixteen_concurrent_refreshes_of_one_token_have_exactly_one_winner(backend) {
@@ -77,8 +81,10 @@ both_backends! {
         app.create_user("ada@example.com", PASSWORD).await;
         let first = app.sign_in(&client, "ada@example.com").await;
         let token = text(&first, "refresh_token");
-        let attempts = (0..16).map(|_| app.refresh(&client, &token));
+
+        let attempts = (0..16).map(|_| app.token(&client).refresh(&token).send());
         let responses = futures::future::join_all(attempts).await;
+
         let mut ok = 0;
         for response in responses {
             match response.status().as_u16() {
@@ -99,9 +105,12 @@ both_backends! {
         let other = app.create_client(ClientType::Public, &[GrantType::RefreshToken]);
         app.create_user("ada@example.com", PASSWORD).await;
         let tokens = app.sign_in(&client, "ada@example.com").await;
-        assert_oauth_error(app.refresh(&other, &text(&tokens, "refresh_token")).await, 400, "invalid_grant").await;
+
+        let stolen = app.token(&other).refresh(&text(&tokens, "refresh_token")).send().await;
+
+        assert_oauth_error(stolen, 400, "invalid_grant").await;
         // The rightful client can still use it.
-        assert_eq!(app.refresh(&client, &text(&tokens, "refresh_token")).await.status(), 200);
+        assert_eq!(app.token(&client).refresh(&text(&tokens, "refresh_token")).send().await.status(), 200);
     }
 
     async fn refresh_may_narrow_the_scope_but_never_widen_it(backend) {
@@ -109,30 +118,18 @@ both_backends! {
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
         let tokens = app.sign_in(&client, "ada@example.com").await;
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", text(&tokens, "refresh_token")),
-            ("scope", "read admin".to_owned()),
-        ]);
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_scope").await;
+        let refresh_token = text(&tokens, "refresh_token");
 
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", text(&tokens, "refresh_token")),
-            ("scope", "read".to_owned()),
-        ]);
-        let narrowed: Value = app.post_token(&params).await.json().await.unwrap();
+        let wider = app.token(&client).refresh(&refresh_token).scope("read admin").send().await;
+        assert_oauth_error(wider, 400, "invalid_scope").await;
+
+        let narrowed: Value =
+            app.token(&client).refresh(&refresh_token).scope("read").send().await.json().await.unwrap();
         assert_eq!(narrowed["scope"], "read");
 
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", text(&narrowed, "refresh_token")),
-            ("scope", "write".to_owned()),
-        ]);
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_scope").await;
+        let widened_again =
+            app.token(&client).refresh(&text(&narrowed, "refresh_token")).scope("write").send().await;
+        assert_oauth_error(widened_again, 400, "invalid_scope").await;
     }
 
     async fn grace_period_refuses_the_previous_token_without_burning(backend) {
@@ -143,16 +140,22 @@ both_backends! {
         let client = app.confidential_client();
         app.create_user("ada@example.com", PASSWORD).await;
         let first = app.sign_in(&client, "ada@example.com").await;
-        let second: Value = app.refresh(&client, &text(&first, "refresh_token")).await.json().await.unwrap();
-        assert_oauth_error(app.refresh(&client, &text(&first, "refresh_token")).await, 400, "invalid_grant").await;
+        let second = app.token(&client).refresh(&text(&first, "refresh_token")).ok().await;
+
+        let previous = app.token(&client).refresh(&text(&first, "refresh_token")).send().await;
+
+        assert_oauth_error(previous, 400, "invalid_grant").await;
         assert_eq!(app.user_status(&text(&second, "access_token")).await, 200);
-        assert_eq!(app.refresh(&client, &text(&second, "refresh_token")).await.status(), 200);
+        assert_eq!(app.token(&client).refresh(&text(&second, "refresh_token")).send().await.status(), 200);
     }
 
     async fn garbage_refresh_token_is_invalid_grant(backend) {
         let app = spawn_app(backend).await;
         let client = app.confidential_client();
-        assert_oauth_error(app.refresh(&client, "pc_rt_not-a-token").await, 400, "invalid_grant").await;
+
+        let response = app.token(&client).refresh("pc_rt_not-a-token").send().await;
+
+        assert_oauth_error(response, 400, "invalid_grant").await;
     }
 }
 
@@ -210,7 +213,7 @@ async fn a_refresh_waiting_for_a_concurrent_rotation_loses_without_burning_the_f
     app.create_user("ada@example.com", PASSWORD).await;
     let first = app.sign_in(&client, "ada@example.com").await;
     let (response, live) =
-        during_a_rotation(&app, app.refresh(&client, &text(&first, "refresh_token"))).await;
+        during_a_rotation(&app, app.token(&client).refresh(&text(&first, "refresh_token")).send()).await;
     let body = assert_oauth_error(response, 400, "invalid_grant").await;
     assert!(text(&body, "error_description").contains("concurrent"), "{body}");
     assert_eq!(live.len(), 2, "nothing was revoked: {live:?}");

@@ -19,21 +19,13 @@ fn social_client(app: &TestApp) -> TestClient {
     )
 }
 
+/// A provider's token converted the way the mobile SDKs send it, as JSON.
 async fn convert(app: &TestApp, client: &TestClient, backend: &str, token: &str) -> reqwest::Response {
-    let mut body =
-        json!({ "grant_type": "convert_token", "backend": backend, "token": token, "client_id": client.id });
-    if let Some(secret) = &client.secret {
-        body["client_secret"] = json!(secret);
-    }
-    app.http.post(app.url("/auth/convert-token")).json(&body).send().await.unwrap()
+    app.convert_token(client).social(backend, token).json().send().await
 }
 
 async fn converted(app: &TestApp, client: &TestClient, backend: &str, token: &str) -> Value {
-    let response = convert(app, client, backend, token).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body
+    app.convert_token(client).social(backend, token).json().ok().await
 }
 
 async fn google_access_token(social: &Social, token: &str, aud: &str, sub: &str, email: &str) {
@@ -86,13 +78,12 @@ both_backends! {
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "access_token": "ya29.from-code", "token_type": "Bearer", "expires_in": 3599, "id_token": token() })))
             .mount(&social.providers).await;
-        let mut with_code = new.body();
-        with_code.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()),
-            ("code", "google-code".to_owned()), ("redirect_uri", "http://localhost:3000/callback".to_owned())]);
-        assert_eq!(app.post_form("/auth/convert-token", &with_code).await.status(), 200);
+        let with_code = || app.convert_token(&new).grant("convert_token").param("backend", "google-oauth2")
+            .param("code", "google-code").param("redirect_uri", "http://localhost:3000/callback").send();
+        assert_eq!(with_code().await.status(), 200);
         let moved = diesel::update(row()).set(applications::redirect_uris.eq("http://localhost:3000/elsewhere"));
         assert_eq!(moved.execute(&mut app.db()).unwrap(), 1);
-        assert_oauth_error(app.post_form("/auth/convert-token", &with_code).await, 400, "invalid_request").await;
+        assert_oauth_error(with_code().await, 400, "invalid_request").await;
 
         converted(app, &new, "google-oauth2", &token()).await;
         let narrowed = diesel::update(row()).set(applications::grant_types.eq("password"));
@@ -118,9 +109,8 @@ both_backends! {
         let me: Value = app.get_user(&text(&first, "access_token")).await.json().await.unwrap();
         assert_eq!(me["social"], json!([{ "provider": "google-oauth2", "uid": "g-1001" }]));
         // The same conversion through /auth/token.
-        let mut params = client.body();
-        params.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()), ("token", token)]);
-        let body: Value = app.post_token(&params).await.json().await.unwrap();
+        let through_token = app.token(&client).social("google-oauth2", &token).send().await;
+        let body: Value = through_token.json().await.unwrap();
         assert_eq!(body["user"]["id"], first["user"]["id"]);
         // Each sign-in is in the audit log, with the provider and the client's address.
         use diesel::prelude::*;
@@ -256,17 +246,14 @@ both_backends! {
             serde_json::from_str::<Value>(&extra).unwrap()["picture"].clone()
         };
         let with_scope = |token: String, scope: &str| {
-            let mut params = client.body();
-            params.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()),
-                ("token", token), ("scope", scope.to_owned())]);
-            params
+            app.convert_token(&client).social("google-oauth2", &token).scope(scope).send()
         };
         let id = converted(app, &client, "google-oauth2", &with_picture("one.png")).await["user"]["id"].as_i64().unwrap();
         converted(app, &client, "google-oauth2", &with_picture("two.png")).await;
         assert_eq!(picture(), "two.png", "a returning user's changed profile is kept");
 
         // Refused sign-ins change nothing: the admin scope for a member, a disabled account.
-        let refused = app.post_form("/auth/convert-token", &with_scope(with_picture("three.png"), "read admin")).await;
+        let refused = with_scope(with_picture("three.png"), "read admin").await;
         assert_oauth_error(refused, 400, "invalid_scope").await;
         app.set_active(id, false);
         assert_oauth_error(convert(app, &client, "google-oauth2", &with_picture("four.png")).await, 400, "invalid_grant").await;
@@ -275,7 +262,7 @@ both_backends! {
         // Staff may ask for it.
         app.set_active(id, true);
         diesel::update(users::table.find(id)).set(users::is_staff.eq(true)).execute(&mut app.db()).unwrap();
-        let staff = app.post_form("/auth/convert-token", &with_scope(with_picture("five.png"), "read admin")).await;
+        let staff = with_scope(with_picture("five.png"), "read admin").await;
         let body: Value = staff.json().await.unwrap();
         assert_eq!(body["scope"], "admin read", "{body}");
         assert_eq!(picture(), "five.png");
@@ -351,15 +338,16 @@ both_backends! {
         let mut claims = apple_claims("apple-001", "hidden@privaterelay.appleid.com");
         claims["nonce"] = json!(portcullis::tokens::random::sha256_hex("n-123"));
         let token = sign(&claims, &GOOD);
-        let mut body = json!({ "grant_type": "convert_token", "backend": "apple-id", "token": token, "nonce": "n-123",
-                               "client_id": client.id, "client_secret": client.secret });
-        let response = app.http.post(app.url("/auth/convert-token")).json(&body).send().await.unwrap();
+        let with_nonce =
+            |nonce: &str| app.convert_token(&client).social("apple-id", &token).param("nonce", nonce).json().send();
+
+        let response = with_nonce("n-123").await;
+        let another = with_nonce("another nonce").await;
+
         assert_eq!(response.status(), 200);
         let converted: Value = response.json().await.unwrap();
         assert_eq!(converted["user"]["email"], "hidden@privaterelay.appleid.com");
-        body["nonce"] = json!("another nonce");
-        let response = app.http.post(app.url("/auth/convert-token")).json(&body).send().await.unwrap();
-        assert_oauth_error(response, 400, "invalid_grant").await;
+        assert_oauth_error(another, 400, "invalid_grant").await;
     }
 
     async fn provider_down_or_slow_is_503_and_writes_nothing(backend) {
@@ -403,20 +391,18 @@ both_backends! {
         facebook_says(&social, "EAAB-from-code", FACEBOOK_APP_ID, json!({ "id": "fb-code", "email": "fbcode@example.com" })).await;
 
         let redirect = "http://localhost:3000/callback";
-        let mut params = client.body();
-        params.extend([("grant_type", "convert_token".to_owned()), ("backend", "google-oauth2".to_owned()),
-            ("code", "google-code".to_owned()), ("redirect_uri", redirect.to_owned()), ("code_verifier", "verifier-123".to_owned())]);
-        let body: Value = app.post_form("/auth/convert-token", &params).await.json().await.unwrap();
+        let google = app.convert_token(&client).grant("convert_token").param("backend", "google-oauth2")
+            .param("code", "google-code").param("redirect_uri", redirect)
+            .param("code_verifier", "verifier-123").send().await;
+        // No grant_type: the endpoint implies convert_token.
+        let facebook = |redirect_uri: &str| app.convert_token(&client).param("backend", "facebook")
+            .param("code", "facebook-code").param("redirect_uri", redirect_uri).send();
+
+        let body: Value = google.json().await.unwrap();
         assert_eq!(body["user"]["email"], "code@example.com", "{body}");
-
-        let mut params = client.body();
-        params.extend([("backend", "facebook".to_owned()), ("code", "facebook-code".to_owned()), ("redirect_uri", redirect.to_owned())]);
-        let body: Value = app.post_form("/auth/convert-token", &params).await.json().await.unwrap();
+        let body: Value = facebook(redirect).await.json().await.unwrap();
         assert_eq!(body["user"]["email"], "fbcode@example.com", "{body}");
-
-        let mut params = client.body();
-        params.extend([("backend", "facebook".to_owned()), ("code", "facebook-code".to_owned()), ("redirect_uri", "http://evil.example/cb".to_owned())]);
-        assert_oauth_error(app.post_form("/auth/convert-token", &params).await, 400, "invalid_request").await;
+        assert_oauth_error(facebook("http://evil.example/cb").await, 400, "invalid_request").await;
     }
 
     async fn token_exchange_form_answers_with_the_issued_token_type(backend) {
@@ -424,25 +410,28 @@ both_backends! {
         let app = &social.app;
         serve_jwks(&social.providers, "/google/certs", 1).await;
         let client = social_client(app);
-        let mut params = client.body();
-        params.extend([
-            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange".to_owned()),
-            ("subject_token", sign(&google_claims("g-x", "x@example.com", true), &GOOD)),
-            ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token".to_owned()),
-            ("subject_issuer", "google-oauth2".to_owned()),
-        ]);
-        let response = app.post_token(&params).await;
+        let id_token = sign(&google_claims("g-x", "x@example.com", true), &GOOD);
+        let exchange = |subject_token: &str, subject_token_type: &str| {
+            app.token(&client)
+                .grant("urn:ietf:params:oauth:grant-type:token-exchange")
+                .param("subject_token", subject_token)
+                .param("subject_token_type", subject_token_type)
+                .param("subject_issuer", "google-oauth2")
+                .send()
+        };
+
+        let response = exchange(&id_token, "urn:ietf:params:oauth:token-type:id_token").await;
+
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
         assert_eq!(app.user_status(&text(&body, "access_token")).await, 200);
-        let at = params.len() - 2;
-        params[at].1 = "urn:ietf:params:oauth:token-type:saml2".to_owned();
-        assert_oauth_error(app.post_token(&params).await, 400, "invalid_request").await;
+        let saml = exchange(&id_token, "urn:ietf:params:oauth:token-type:saml2").await;
+        assert_oauth_error(saml, 400, "invalid_request").await;
         // A value that cannot be an ID token is not quietly checked as an access token.
-        params[at].1 = "urn:ietf:params:oauth:token-type:id_token".to_owned();
-        params[at - 1].1 = "ya29.an-access-token".to_owned();
-        let refused = assert_oauth_error(app.post_token(&params).await, 400, "invalid_request").await;
+        let not_an_id_token =
+            exchange("ya29.an-access-token", "urn:ietf:params:oauth:token-type:id_token").await;
+        let refused = assert_oauth_error(not_an_id_token, 400, "invalid_request").await;
         assert!(text(&refused, "error_description").contains("ID token"), "{refused}");
         assert_eq!(user_count(app), 1);
     }
@@ -476,7 +465,7 @@ both_backends! {
         assert_eq!(disconnect().await.unwrap().status(), 204);
         let me: Value = app.get_user(&access).await.json().await.unwrap();
         assert_eq!(me["social"], json!([]));
-        app.password_grant(&client, "d@example.com", "a password of my own").await;
+        app.token(&client).password("d@example.com", "a password of my own").ok().await;
     }
 
     async fn concurrent_first_sign_ins_create_one_user(backend) {
