@@ -5,10 +5,10 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::staff::session_user;
 use crate::browser::pages::{self, SignIn};
 use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
-use crate::db;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -27,9 +27,7 @@ fn redirect(location: &str) -> HttpResponse {
 /// `GET /admin/`: the console for staff; others are sent to sign in or told no.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req, state.settings.secure_cookies());
-    let token = browser.token.clone();
-    let user = db::run(&state.pool, move |conn| Ok(Browser { token, fresh: false }.user(conn)?)).await?;
-    let Some(user) = user.filter(|_| !browser.fresh) else { return Ok(redirect("/admin/login")) };
+    let Some(user) = session_user(&state, &browser).await? else { return Ok(redirect("/admin/login")) };
     if !user.is_staff {
         return pages::error(
             StatusCode::FORBIDDEN,
