@@ -12,6 +12,7 @@ use crate::domain::{ClientType, GrantType};
 use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
 use crate::params::Params;
+use crate::respond::no_store;
 use crate::state::AppState;
 use crate::store::applications::{Application, ApplicationChanges};
 
@@ -105,7 +106,7 @@ pub async fn create(
         application: ApplicationView::from(&created.application),
         client_secret: created.client_secret,
     };
-    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(body))
+    Ok(no_store(&mut HttpResponse::Created()).json(body))
 }
 
 pub async fn show(
@@ -217,8 +218,7 @@ pub async fn rotate_secret(
         })
         .await?;
     let body = WithSecret { application: ApplicationView::from(&app), client_secret: Some(secret) };
-    let mut response = unconfirmed_header(HttpResponse::Ok(), unconfirmed);
-    Ok(response.insert_header(("Cache-Control", "no-store")).json(body))
+    Ok(no_store(&mut unconfirmed_header(HttpResponse::Ok(), unconfirmed)).json(body))
 }
 
 /// Tells the caller how many running servers did not confirm that they forgot the

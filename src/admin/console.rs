@@ -11,6 +11,7 @@ use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::respond::no_store;
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("../../admin/index.html");
@@ -39,9 +40,8 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let page = INDEX
         .replace("{{csrf_token}}", &browser.csrf_token(&state.secret_key))
         .replace("{{user}}", &html_escape(name));
-    Ok(HttpResponse::Ok()
+    Ok(no_store(&mut HttpResponse::Ok())
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header(("X-Frame-Options", "DENY"))
         .body(page))
