@@ -8,10 +8,12 @@ use serde::Serialize;
 use super::staff::Staff;
 use super::{audit_admin, flag, list_param, uri_list_param, Listing, PageQuery};
 use crate::auth::client_cache::change_applications;
+use crate::db::DbConnection;
 use crate::domain::{ClientType, GrantType};
 use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
 use crate::params::Params;
+use crate::respond::no_store;
 use crate::state::AppState;
 use crate::store::applications::{Application, ApplicationChanges};
 use crate::tokens::random::ClientSecret;
@@ -108,7 +110,7 @@ pub async fn create(
         application: ApplicationView::from(&created.application),
         client_secret: created.client_secret,
     };
-    Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(body))
+    Ok(no_store(&mut HttpResponse::Created()).json(body))
 }
 
 pub async fn show(
@@ -140,44 +142,39 @@ pub async fn update(
         .get("client_type")
         .map(|t| ClientType::parse(t).map_err(|e| ApiError::invalid_request(e.to_string())));
     let new_type = new_type.transpose()?;
-    let url = state.settings.database_url.clone();
-    let (updated, unconfirmed) = state
-        .writes
-        .run(move |conn| {
-            change_applications(&url, conn, |conn| {
-                let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
-                if new_type.is_some_and(|t| t != app.client_type()) {
-                    return Err(ApiError::invalid_request(
-                        "The client type cannot change; register a new application instead.",
-                    ));
-                }
-                let spec = ApplicationSpec {
-                    name: name.unwrap_or_else(|| app.name.clone()),
-                    client_type: app.client_type(),
-                    grant_types: match grant_types {
-                        Some(g) => g,
-                        None => GrantType::parse_list(&app.grant_types).map_err(ApiError::internal)?,
-                    },
-                    redirect_uris: redirect_uris
-                        .unwrap_or_else(|| app.redirect_uri_list().into_iter().map(str::to_owned).collect()),
-                    skip_authorization: skip_authorization.unwrap_or(app.skip_authorization),
-                    owner_id: app.owner_id,
-                };
-                manage::check_spec(&spec)?;
-                let grants: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
-                let changes = ApplicationChanges {
-                    name: spec.name.trim(),
-                    grant_types: &grants.join(" "),
-                    redirect_uris: &spec.redirect_uris.join(" "),
-                    skip_authorization: spec.skip_authorization,
-                    updated_at: crate::time::now(),
-                };
-                let updated = Application::update(conn, app.id, &changes)?;
-                audit_admin(conn, &staff, "application.update", "application", &app.client_id, "")?;
-                Ok(updated)
-            })
-        })
-        .await?;
+    let (updated, unconfirmed) = change(&state, move |conn| {
+        let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
+        if new_type.is_some_and(|t| t != app.client_type()) {
+            return Err(ApiError::invalid_request(
+                "The client type cannot change; register a new application instead.",
+            ));
+        }
+        let spec = ApplicationSpec {
+            name: name.unwrap_or_else(|| app.name.clone()),
+            client_type: app.client_type(),
+            grant_types: match grant_types {
+                Some(g) => g,
+                None => GrantType::parse_list(&app.grant_types).map_err(ApiError::internal)?,
+            },
+            redirect_uris: redirect_uris
+                .unwrap_or_else(|| app.redirect_uri_list().into_iter().map(str::to_owned).collect()),
+            skip_authorization: skip_authorization.unwrap_or(app.skip_authorization),
+            owner_id: app.owner_id,
+        };
+        manage::check_spec(&spec)?;
+        let grants: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
+        let changes = ApplicationChanges {
+            name: spec.name.trim(),
+            grant_types: &grants.join(" "),
+            redirect_uris: &spec.redirect_uris.join(" "),
+            skip_authorization: spec.skip_authorization,
+            updated_at: crate::time::now(),
+        };
+        let updated = Application::update(conn, app.id, &changes)?;
+        audit_admin(conn, &staff, "application.update", "application", &app.client_id, "")?;
+        Ok(updated)
+    })
+    .await?;
     Ok(unconfirmed_header(HttpResponse::Ok(), unconfirmed).json(ApplicationView::from(&updated)))
 }
 
@@ -188,18 +185,13 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = client_id.into_inner();
-    let url = state.settings.database_url.clone();
-    let ((), unconfirmed) = state
-        .writes
-        .run(move |conn| {
-            change_applications(&url, conn, |conn| {
-                let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
-                Application::delete(conn, app.id)?;
-                audit_admin(conn, &staff, "application.delete", "application", &app.client_id, &app.name)?;
-                Ok(())
-            })
-        })
-        .await?;
+    let ((), unconfirmed) = change(&state, move |conn| {
+        let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
+        Application::delete(conn, app.id)?;
+        audit_admin(conn, &staff, "application.delete", "application", &app.client_id, &app.name)?;
+        Ok(())
+    })
+    .await?;
     Ok(unconfirmed_header(HttpResponse::NoContent(), unconfirmed).finish())
 }
 
@@ -209,21 +201,26 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = client_id.into_inner();
-    let url = state.settings.database_url.clone();
-    let ((app, secret), unconfirmed) = state
-        .writes
-        .run(move |conn| {
-            change_applications(&url, conn, |conn| {
-                let secret = manage::rotate_secret(conn, &client_id)?;
-                audit_admin(conn, &staff, "application.rotate_secret", "application", &client_id, "")?;
-                let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
-                Ok::<_, ApiError>((app, secret))
-            })
-        })
-        .await?;
+    let ((app, secret), unconfirmed) = change(&state, move |conn| {
+        let secret = manage::rotate_secret(conn, &client_id)?;
+        audit_admin(conn, &staff, "application.rotate_secret", "application", &client_id, "")?;
+        let app = Application::find_by_client_id(conn, &client_id)?.ok_or(ApiError::NotFound)?;
+        Ok((app, secret))
+    })
+    .await?;
     let body = WithSecret { application: ApplicationView::from(&app), client_secret: Some(secret) };
-    let mut response = unconfirmed_header(HttpResponse::Ok(), unconfirmed);
-    Ok(response.insert_header(("Cache-Control", "no-store")).json(body))
+    Ok(no_store(&mut unconfirmed_header(HttpResponse::Ok(), unconfirmed)).json(body))
+}
+
+/// Runs `work` on the writer within `change_applications` (a transaction after which
+/// every running server forgets the applications it cached); answers its result and
+/// how many servers did not confirm (see `unconfirmed_header`).
+async fn change<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<(T, usize), ApiError> {
+    let url = state.settings.database_url.clone();
+    state.writes.run(move |conn| change_applications(&url, conn, work)).await
 }
 
 /// Tells the caller how many running servers did not confirm that they forgot the

@@ -5,12 +5,13 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::staff::session_user;
 use crate::browser::pages::{self, SignIn};
 use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
-use crate::db;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::respond::no_store;
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("../../admin/index.html");
@@ -27,9 +28,7 @@ fn redirect(location: &str) -> HttpResponse {
 /// `GET /admin/`: the console for staff; others are sent to sign in or told no.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req, state.settings.secure_cookies());
-    let token = browser.token.clone();
-    let user = db::run(&state.pool, move |conn| Ok(Browser { token, fresh: false }.user(conn)?)).await?;
-    let Some(user) = user.filter(|_| !browser.fresh) else { return Ok(redirect("/admin/login")) };
+    let Some(user) = session_user(&state, &browser).await? else { return Ok(redirect("/admin/login")) };
     if !user.is_staff {
         return pages::error(
             StatusCode::FORBIDDEN,
@@ -41,9 +40,8 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let page = INDEX
         .replace("{{csrf_token}}", &browser.csrf_token(&state.secret_key))
         .replace("{{user}}", &html_escape(name));
-    Ok(HttpResponse::Ok()
+    Ok(no_store(&mut HttpResponse::Ok())
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header(("X-Frame-Options", "DENY"))
         .body(page))

@@ -44,9 +44,7 @@ async fn staff(req: HttpRequest) -> Result<Staff, ApiError> {
         return Err(ApiError::InvalidToken("Sign in as a staff user, or send a Bearer token.".into()));
     }
     let browser = Browser::from_request(&req, secure);
-    let token = browser.token.clone();
-    let user = db::run(&state.pool, move |conn| Ok(Browser { token, fresh: false }.user(conn)?)).await?;
-    let Some(user) = user else {
+    let Some(user) = session_user(&state, &browser).await? else {
         return Err(ApiError::InvalidToken("The session has ended; sign in again.".into()));
     };
     // Cookies ride along on cross-site requests; the token in a header cannot.
@@ -61,6 +59,16 @@ async fn staff(req: HttpRequest) -> Result<Staff, ApiError> {
         return Err(ApiError::Forbidden("Only staff users may use the admin API.".into()));
     }
     Ok(Staff { user, ip })
+}
+
+/// The active user the browser is signed in as; `None` for a browser without a session
+/// (a cookie we just made up has none to look up).
+pub async fn session_user(state: &AppState, browser: &Browser) -> Result<Option<User>, ApiError> {
+    if browser.fresh {
+        return Ok(None);
+    }
+    let token = browser.token.clone();
+    db::run(&state.pool, move |conn| Ok(Browser { token, fresh: false }.user(conn)?)).await
 }
 
 impl FromRequest for Staff {

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use askama::Template;
 
 use crate::error::ApiError;
+use crate::respond::no_store;
 
 pub struct ProviderLink {
     pub href: String,
@@ -43,9 +44,8 @@ pub struct ErrorPage<'a> {
 /// A rendered page with the status and the headers every page carries.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, ApiError> {
     let body = page.render().map_err(ApiError::internal)?;
-    Ok(HttpResponse::build(status)
+    Ok(no_store(&mut HttpResponse::build(status))
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         // Nobody may frame the sign-in or consent page (clickjacking).
         .insert_header(("X-Frame-Options", "DENY"))
         .insert_header((

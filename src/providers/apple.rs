@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::http::ProviderHttp;
 use super::id_token::IdTokenVerifier;
 use super::jwks::JwksCache;
-use super::{loose_bool, text, Credential, IdentityProvider, Profile, ProviderError};
+use super::{loose_bool, text, IdentityProvider, Profile, ProviderError};
 use crate::config::ProviderSettings;
 
 pub const NAME: &str = "apple-id";
@@ -52,20 +52,27 @@ impl IdentityProvider for Apple {
         NAME
     }
 
-    fn verify<'a>(
+    fn verify_token<'a>(
         &'a self,
-        credential: Credential<'a>,
+        token: &'a str,
         nonce: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Profile, ProviderError>> {
-        Box::pin(async move {
-            match credential {
-                Credential::Token(token) => Ok(profile(&self.id_tokens.verify(token, nonce).await?)),
-                // Apple's code exchange needs a client secret that is itself a JWT signed
-                // with the developer's key; not supported yet.
-                Credential::Code { .. } => Err(ProviderError::Unsupported(
-                    "apple-id accepts ID tokens only, not authorization codes.".into(),
-                )),
-            }
+        Box::pin(async move { Ok(profile(&self.id_tokens.verify(token, nonce).await?)) })
+    }
+
+    /// Apple's code exchange needs a client secret that is itself a JWT signed with the
+    /// developer's key; not supported yet.
+    fn exchange_code<'a>(
+        &'a self,
+        _code: &'a str,
+        _redirect_uri: &'a str,
+        _code_verifier: Option<&'a str>,
+        _nonce: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Profile, ProviderError>> {
+        Box::pin(async {
+            Err(ProviderError::Unsupported(
+                "apple-id accepts ID tokens only, not authorization codes.".into(),
+            ))
         })
     }
 }

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::http::{self, ProviderHttp};
-use super::{text, Credential, IdentityProvider, Profile, ProviderError, RedirectSignIn};
+use super::{text, IdentityProvider, Profile, ProviderError, RedirectSignIn};
 use crate::config::ProviderSettings;
 
 pub const NAME: &str = "facebook";
@@ -128,19 +128,22 @@ impl IdentityProvider for Facebook {
         NAME
     }
 
-    fn verify<'a>(
+    fn verify_token<'a>(
         &'a self,
-        credential: Credential<'a>,
+        token: &'a str,
         _nonce: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Profile, ProviderError>> {
-        Box::pin(async move {
-            match credential {
-                Credential::Token(token) => self.profile_from_access_token(token).await,
-                Credential::Code { code, redirect_uri, code_verifier } => {
-                    self.exchange(code, redirect_uri, code_verifier).await
-                }
-            }
-        })
+        Box::pin(self.profile_from_access_token(token))
+    }
+
+    fn exchange_code<'a>(
+        &'a self,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: Option<&'a str>,
+        _nonce: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Profile, ProviderError>> {
+        Box::pin(self.exchange(code, redirect_uri, code_verifier))
     }
 
     fn redirect_sign_in(&self) -> Option<RedirectSignIn<'_>> {

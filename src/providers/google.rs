@@ -11,8 +11,7 @@ use super::http::{self, ProviderHttp};
 use super::id_token::IdTokenVerifier;
 use super::jwks::JwksCache;
 use super::{
-    looks_like_jwt, loose_bool, loose_i64, text, Credential, IdentityProvider, Profile, ProviderError,
-    RedirectSignIn,
+    looks_like_jwt, loose_bool, loose_i64, text, IdentityProvider, Profile, ProviderError, RedirectSignIn,
 };
 use crate::config::ProviderSettings;
 
@@ -160,22 +159,26 @@ impl IdentityProvider for Google {
         NAME
     }
 
-    fn verify<'a>(
+    fn verify_token<'a>(
         &'a self,
-        credential: Credential<'a>,
+        token: &'a str,
         nonce: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Profile, ProviderError>> {
-        Box::pin(async move {
-            match credential {
-                Credential::Token(token) if looks_like_jwt(token) => {
-                    self.profile_from_id_token(token, nonce).await
-                }
-                Credential::Token(token) => self.profile_from_access_token(token).await,
-                Credential::Code { code, redirect_uri, code_verifier } => {
-                    self.exchange(code, redirect_uri, code_verifier, nonce).await
-                }
-            }
-        })
+        if looks_like_jwt(token) {
+            Box::pin(self.profile_from_id_token(token, nonce))
+        } else {
+            Box::pin(self.profile_from_access_token(token))
+        }
+    }
+
+    fn exchange_code<'a>(
+        &'a self,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: Option<&'a str>,
+        nonce: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Profile, ProviderError>> {
+        Box::pin(self.exchange(code, redirect_uri, code_verifier, nonce))
     }
 
     fn redirect_sign_in(&self) -> Option<RedirectSignIn<'_>> {

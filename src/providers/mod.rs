@@ -112,6 +112,30 @@ pub trait IdentityProvider: Send + Sync {
         &'a self,
         credential: Credential<'a>,
         nonce: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Profile, ProviderError>> {
+        match credential {
+            Credential::Token(token) => self.verify_token(token, nonce),
+            Credential::Code { code, redirect_uri, code_verifier } => {
+                self.exchange_code(code, redirect_uri, code_verifier, nonce)
+            }
+        }
+    }
+
+    /// The profile behind a token the client obtained on the device (`Credential::Token`).
+    fn verify_token<'a>(
+        &'a self,
+        token: &'a str,
+        nonce: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Profile, ProviderError>>;
+
+    /// The profile behind an authorization code, exchanged with our client secret
+    /// (`Credential::Code`).
+    fn exchange_code<'a>(
+        &'a self,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: Option<&'a str>,
+        nonce: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Profile, ProviderError>>;
 
     /// The browser sign-in at the provider; None when this provider, as configured,

@@ -1,6 +1,5 @@
 //! `POST /auth/introspect` (RFC 7662): is this token live, and whose is it?
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
@@ -10,6 +9,7 @@ use crate::db;
 use crate::domain::ClientType;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::respond::no_store;
 use crate::state::AppState;
 use crate::store::applications::Application;
 use crate::store::users::User;
@@ -107,5 +107,5 @@ pub async fn introspect(
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer))
+    Ok(no_store(&mut HttpResponse::Ok()).json(answer))
 }

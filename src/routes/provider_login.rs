@@ -18,6 +18,7 @@ use crate::db;
 use crate::error::ApiError;
 use crate::providers::http::{self, AuthorizeRequest};
 use crate::providers::{Credential, IdentityProvider, Profile};
+use crate::respond::no_store;
 use crate::routes::authorize::{query_value, sign_in_page};
 use crate::social;
 use crate::state::AppState;
@@ -95,10 +96,8 @@ pub async fn start(
             Ok(())
         })
         .await?;
-    let mut response = HttpResponse::Found()
-        .insert_header((header::LOCATION, location.as_str()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish();
+    let mut response =
+        no_store(&mut HttpResponse::Found()).insert_header((header::LOCATION, location.as_str())).finish();
     if browser.fresh {
         response.add_cookie(&browser.cookie(state.settings.secure_cookies())).map_err(ApiError::internal)?;
     }
@@ -175,9 +174,8 @@ pub async fn complete(
         sign_in_with(&state, profile, client_ip_text(&req, &state.settings.trusted_proxies)).await;
     match signed_in {
         Ok(browser) => {
-            let mut response = HttpResponse::SeeOther()
+            let mut response = no_store(&mut HttpResponse::SeeOther())
                 .insert_header((header::LOCATION, format!("/auth/authorize?{}", login.pending)))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
             response
                 .add_cookie(&browser.cookie(state.settings.secure_cookies()))

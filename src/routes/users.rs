@@ -13,6 +13,7 @@ use crate::db::{self, is_unique_violation, DbConnection};
 use crate::domain::{Email, GrantType, NewPassword, PasswordRules, Scope, NAME_MAX};
 use crate::error::{ApiError, FieldErrors};
 use crate::params::Params;
+use crate::respond::no_store;
 use crate::state::AppState;
 use crate::store::tokens::revoke;
 use crate::store::users::{NewUser, User};
@@ -184,9 +185,7 @@ pub async fn register(
         })
         .await?;
     let tokens = issued.map(|issued| state.issuer.sign(issued)).transpose()?;
-    Ok(HttpResponse::Created()
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(Registered { user: UserView::from(&user), tokens }))
+    Ok(no_store(&mut HttpResponse::Created()).json(Registered { user: UserView::from(&user), tokens }))
 }
 
 fn email_taken() -> ApiError {

@@ -2,10 +2,28 @@
 //! Each is stored by the SHA-256 of a random value the browser or client holds, never by
 //! the value itself.
 
+use diesel::helper_types::Returning;
 use diesel::prelude::*;
+use diesel::query_builder::{DeleteStatement, IntoUpdateTarget};
+use diesel::query_dsl::methods::LoadQuery;
 
 use super::schema::{authorization_codes, browser_sessions, provider_logins};
 use crate::db::DbConnection;
+
+/// Deletes the row `target` finds and returns it. Whoever deletes the row owns it, so a
+/// single-use value (a code, a sign-in's state) is used at most once even when two
+/// requests race for it (on one node or two). Checking it (expiry, who may use it) is
+/// the caller's, on the row taken: a row taken and refused is gone all the same.
+fn take<'q, Target, Row>(conn: &mut DbConnection, target: Target) -> QueryResult<Option<Row>>
+where
+    Target: IntoUpdateTarget,
+    Target::Table: Table,
+    <Target::Table as Table>::AllColumns: SelectableExpression<Target::Table>,
+    Returning<DeleteStatement<Target::Table, Target::WhereClause>, <Target::Table as Table>::AllColumns>:
+        LoadQuery<'q, DbConnection, Row>,
+{
+    diesel::delete(target).returning(Target::Table::all_columns()).get_result(conn).optional()
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = authorization_codes)]
@@ -42,13 +60,9 @@ impl CodeRecord {
         diesel::insert_into(authorization_codes::table).values(new).execute(conn)
     }
 
-    /// Takes the code out: whoever deletes the row owns it, so a code is used at most
-    /// once even when two exchanges race (on one node or two).
+    /// Takes the code out (see `take`): a code is used at most once.
     pub fn take(conn: &mut DbConnection, code_hash: &str) -> QueryResult<Option<CodeRecord>> {
-        diesel::delete(authorization_codes::table.filter(authorization_codes::code_hash.eq(code_hash)))
-            .returning(authorization_codes::all_columns)
-            .get_result(conn)
-            .optional()
+        take(conn, authorization_codes::table.filter(authorization_codes::code_hash.eq(code_hash)))
     }
 }
 
@@ -133,12 +147,9 @@ impl ProviderLogin {
         diesel::insert_into(provider_logins::table).values(new).execute(conn)
     }
 
-    /// Takes the sign-in out, as `CodeRecord::take` does: a state is used at most once.
+    /// Takes the sign-in out (see `take`): a state is used at most once.
     pub fn take(conn: &mut DbConnection, state_hash: &str) -> QueryResult<Option<ProviderLogin>> {
-        diesel::delete(provider_logins::table.filter(provider_logins::state_hash.eq(state_hash)))
-            .returning(provider_logins::all_columns)
-            .get_result(conn)
-            .optional()
+        take(conn, provider_logins::table.filter(provider_logins::state_hash.eq(state_hash)))
     }
 
     /// The newest sign-in this browser started, to find its way back to the sign-in page
