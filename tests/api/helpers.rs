@@ -158,6 +158,23 @@ impl TestApp {
         db::connect(&url).expect("database connection")
     }
 
+    /// Runs `sql`, a write to `applications` made straight in the database (as an
+    /// operator's SQL shell would), and returns once every server has heard of it.
+    /// PostgreSQL tells servers of such a change by a notification that arrives a moment
+    /// after the commit; waiting for their acknowledgements, as the CLI does, is what
+    /// makes "the next request sees it" deterministic.
+    pub fn change_applications(
+        &self,
+        sql: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<usize>,
+    ) -> usize {
+        let url = portcullis::config::DatabaseUrl::parse(&self.database_url).expect("url");
+        let (changed, unconfirmed) =
+            portcullis::auth::client_cache::change_applications(&url, &mut self.db(), |conn| Ok(sql(conn)?))
+                .expect("the change commits");
+        assert_eq!(unconfirmed, 0, "every server confirmed the change");
+        changed
+    }
+
     pub fn create_client(&self, client_type: ClientType, grants: &[GrantType]) -> TestClient {
         let spec = ApplicationSpec {
             name: "Test app".into(),

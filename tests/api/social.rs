@@ -82,12 +82,12 @@ both_backends! {
             .param("code", "google-code").param("redirect_uri", "http://localhost:3000/callback").send();
         assert_eq!(with_code().await.status(), 200);
         let moved = diesel::update(row()).set(applications::redirect_uris.eq("http://localhost:3000/elsewhere"));
-        assert_eq!(moved.execute(&mut app.db()).unwrap(), 1);
+        assert_eq!(app.change_applications(|conn| moved.execute(conn)), 1);
         assert_oauth_error(with_code().await, 400, "invalid_request").await;
 
         converted(app, &new, "google-oauth2", &token()).await;
         let narrowed = diesel::update(row()).set(applications::grant_types.eq("password"));
-        assert_eq!(narrowed.execute(&mut app.db()).unwrap(), 1);
+        assert_eq!(app.change_applications(|conn| narrowed.execute(conn)), 1);
         assert_oauth_error(convert(app, &new, "google-oauth2", &token()).await, 400, "unauthorized_client").await;
         assert_eq!(user_count(app), 1);
     }
