@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::client_cache::change_applications;
 use crate::config::{DatabaseUrl, Settings};
-use crate::db::{self, DbConnection};
+use crate::db::{self, Writer};
 use crate::domain::{ClientType, GrantType, UnknownClientType, UnknownGrantType};
 use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
@@ -135,6 +135,8 @@ fn refusal(error: &ApiError) -> String {
 pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError> {
     let mut conn = db::connect(&settings.database_url).map_err(CliError::Connect)?;
     db::migrate(&mut conn)?;
+    // The command line writes beside the servers, through its own connection.
+    let mut conn = Writer::offline(&mut conn);
     match command {
         Command::Serve => Err(CliError::NotOffline),
         Command::Migrate => {
@@ -159,7 +161,7 @@ fn prompt(label: &str) -> Result<String, CliError> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn createsuperuser(conn: &mut DbConnection, args: SuperuserArgs) -> Result<(), CliError> {
+fn createsuperuser(conn: &mut Writer<'_>, args: SuperuserArgs) -> Result<(), CliError> {
     let email = match args.email {
         Some(email) => email,
         None => prompt("Email")?,
@@ -189,7 +191,7 @@ fn createsuperuser(conn: &mut DbConnection, args: SuperuserArgs) -> Result<(), C
     Ok(())
 }
 
-fn app_command(conn: &mut DbConnection, url: &DatabaseUrl, command: AppCommand) -> Result<(), CliError> {
+fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) -> Result<(), CliError> {
     match command {
         AppCommand::Create { name, client_type, grant_types, redirect_uris, skip_authorization, json } => {
             let spec = ApplicationSpec {

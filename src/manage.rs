@@ -1,11 +1,10 @@
 //! Operations shared by the command line and the admin API: registering applications,
 //! rotating their secrets, creating staff users.
 
-use diesel::Connection;
 use serde::Serialize;
 
 use crate::auth::passwords;
-use crate::db::{is_unique_violation, DbConnection};
+use crate::db::{is_unique_violation, Writer};
 use crate::domain::{ClientType, Email, GrantType, NewPassword, PasswordRules};
 use crate::error::ApiError;
 use crate::store::applications::{Application, NewApplication};
@@ -72,7 +71,7 @@ pub fn check_spec(spec: &ApplicationSpec) -> Result<(), ApiError> {
 }
 
 pub fn create_application(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     spec: &ApplicationSpec,
 ) -> Result<CreatedApplication, ApiError> {
     check_spec(spec)?;
@@ -100,7 +99,7 @@ pub fn create_application(
 }
 
 /// Replaces a confidential client's secret; the old one stops working at once.
-pub fn rotate_secret(conn: &mut DbConnection, client_id: &str) -> Result<ClientSecret, ApiError> {
+pub fn rotate_secret(conn: &mut Writer<'_>, client_id: &str) -> Result<ClientSecret, ApiError> {
     let app = Application::find_by_client_id(conn, client_id)?.ok_or(ApiError::NotFound)?;
     if app.client_type() == ClientType::Public {
         return Err(ApiError::invalid_request("Public clients have no secret."));
@@ -112,7 +111,7 @@ pub fn rotate_secret(conn: &mut DbConnection, client_id: &str) -> Result<ClientS
 
 /// Creates an active staff user with a usable password.
 pub fn create_superuser(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     email: &str,
     password: &str,
     username: Option<&str>,

@@ -2,7 +2,7 @@
 //! provider-verified email matching a user; an unverified match is refused; otherwise a
 //! new user with an unusable password.
 
-use crate::db::{self, is_unique_violation, DbConnection};
+use crate::db::{self, is_unique_violation, Writer};
 use crate::error::ApiError;
 use crate::providers::Profile;
 use crate::store::social::{NewSocialAccount, SocialAccount};
@@ -13,7 +13,7 @@ use crate::tokens::sealed;
 /// the sign-in time recorded. Run it inside the caller's transaction, so a refusal
 /// keeps no new link.
 pub fn sign_in(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     profile: &Profile,
     sealed_refresh_token: Option<&str>,
 ) -> Result<User, ApiError> {
@@ -35,7 +35,7 @@ pub fn seal_refresh_token(secret: &secrecy::SecretString, profile: &Profile) -> 
 
 /// `sealed_refresh_token`, when the provider gave one, is kept on the link.
 pub fn link_or_create(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     profile: &Profile,
     sealed_refresh_token: Option<&str>,
 ) -> Result<User, ApiError> {
@@ -50,7 +50,7 @@ pub fn link_or_create(
 
 /// The link and user of a returning identity, the common case: one query.
 pub fn returning(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     profile: &Profile,
 ) -> Result<Option<(SocialAccount, User)>, ApiError> {
     Ok(SocialAccount::find_with_user(conn, profile.provider, &profile.uid)?)
@@ -59,7 +59,7 @@ pub fn returning(
 /// Keeps a returning identity's link current; no write unless the profile changed or
 /// a provider refresh token came along.
 pub fn update_link(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     link: &SocialAccount,
     profile: &Profile,
     sealed_refresh_token: Option<&str>,
@@ -78,11 +78,11 @@ pub fn update_link(
 /// new user. It may race another request for the same identity: the savepoint lets the
 /// loser roll back its insert and find the winner's link.
 pub fn create_link(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     profile: &Profile,
     sealed_refresh_token: Option<&str>,
 ) -> Result<User, ApiError> {
-    let attempt = |conn: &mut DbConnection| {
+    let attempt = |conn: &mut Writer<'_>| {
         db::write_transaction(conn, |conn| {
             let user = link_once(conn, profile)?;
             if let Some(sealed) = sealed_refresh_token {
@@ -119,7 +119,7 @@ impl From<LinkError> for ApiError {
     }
 }
 
-fn link_once(conn: &mut DbConnection, profile: &Profile) -> Result<User, LinkError> {
+fn link_once(conn: &mut Writer<'_>, profile: &Profile) -> Result<User, LinkError> {
     let extra = profile.extra.to_string();
     if let Some(link) = SocialAccount::find(conn, profile.provider, &profile.uid)? {
         SocialAccount::set_extra(conn, link.id, &extra)?;

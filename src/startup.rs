@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::client_auth::ClientAuth;
 use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
-use crate::db::{self, DbPool, Writes};
+use crate::db::{self, DbPool, Writer, Writes};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
@@ -53,8 +53,10 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
     let configured = settings.secret_key.clone();
     web::block(move || {
         let failed = StartupError::Database;
-        let mut conn = pool.get().map_err(|e| StartupError::Database(e.into()))?;
-        db::migrate(&mut conn)?;
+        let mut pooled = pool.get().map_err(|e| StartupError::Database(e.into()))?;
+        db::migrate(&mut pooled)?;
+        // Before the server answers: nothing else writes through this connection.
+        let mut conn = Writer::offline(&mut pooled);
         let keys = KeyStore::load_or_create(&mut conn, &issuer).map_err(failed)?;
         let secret = match configured {
             Some(secret) => secret,

@@ -13,7 +13,7 @@
 
 use crate::auth::passwords;
 use crate::config::ThrottleSettings;
-use crate::db::DbConnection;
+use crate::db::Writer;
 use crate::domain::Email;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,7 +30,7 @@ const REGISTER: &str = "register_address";
 /// record, so hammering a locked account does not extend its lockout) when it is over
 /// `limit` in the window. Returns the record's id, or `None` when the limit is off.
 fn take(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     t: &ThrottleSettings,
     kind: &str,
     subject: &str,
@@ -74,7 +74,7 @@ fn account_key(login: &str, user: Option<&User>) -> String {
 /// Before a password is checked: counts this attempt, or refuses with 429 when the
 /// account or the address is locked out (the password is then not looked at).
 fn begin_login(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     t: &ThrottleSettings,
     account: String,
     address: &str,
@@ -114,7 +114,7 @@ impl LoginAttempt {
     /// Settles the attempt by its password check: a right password clears the count
     /// (whatever refuses the sign-in afterwards, a disabled account or a scope, is not
     /// a guess); a wrong one stays counted and is audited.
-    pub fn settle(self, conn: &mut DbConnection, verified: bool, address: &str) -> Result<(), ApiError> {
+    pub fn settle(self, conn: &mut Writer<'_>, verified: bool, address: &str) -> Result<(), ApiError> {
         if verified {
             self.succeeded(conn)
         } else {
@@ -123,7 +123,7 @@ impl LoginAttempt {
     }
 
     /// The attempt stays counted; the failure is audited.
-    fn failed(self, conn: &mut DbConnection, address: &str) -> Result<(), ApiError> {
+    fn failed(self, conn: &mut Writer<'_>, address: &str) -> Result<(), ApiError> {
         let now = crate::time::now();
         audit::record(
             conn,
@@ -142,7 +142,7 @@ impl LoginAttempt {
     }
 
     /// A success clears the account's count and takes this attempt off the address's.
-    fn succeeded(self, conn: &mut DbConnection) -> Result<(), ApiError> {
+    fn succeeded(self, conn: &mut Writer<'_>) -> Result<(), ApiError> {
         attempts::clear(conn, ACCOUNT, &self.account)?;
         if let Some(id) = self.address {
             attempts::remove(conn, id)?;
@@ -152,11 +152,7 @@ impl LoginAttempt {
 }
 
 /// Counts a sign-up from `address`, or refuses with 429 past the limit.
-pub fn take_registration(
-    conn: &mut DbConnection,
-    t: &ThrottleSettings,
-    address: &str,
-) -> Result<(), ApiError> {
+pub fn take_registration(conn: &mut Writer<'_>, t: &ThrottleSettings, address: &str) -> Result<(), ApiError> {
     take(conn, t, REGISTER, address, t.registrations)?;
     Ok(())
 }

@@ -2,13 +2,12 @@
 //! secrets. A secret appears in the response that creates or rotates it, never again.
 
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
-use diesel::Connection;
 use serde::Serialize;
 
 use super::staff::Staff;
 use super::{audit_admin, flag, list_param, uri_list_param, Listing, PageQuery};
 use crate::auth::client_cache::change_applications;
-use crate::db::DbConnection;
+use crate::db::Writer;
 use crate::domain::{ClientType, GrantType};
 use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
@@ -217,7 +216,7 @@ pub async fn rotate_secret(
 /// how many servers did not confirm (see `unconfirmed_header`).
 async fn change<T: Send + 'static>(
     state: &AppState,
-    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    work: impl FnOnce(&mut Writer<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<(T, usize), ApiError> {
     let url = state.settings.database_url.clone();
     state.writes.run(move |conn| change_applications(&url, conn, work)).await

@@ -13,7 +13,7 @@ pub mod users;
 use actix_web::web;
 use serde::{Deserialize, Serialize};
 
-use crate::db::DbConnection;
+use crate::db::Writer;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::store::audit::{self, NewAuditEvent};
@@ -98,7 +98,7 @@ pub fn flag(params: &Params, key: &str) -> Result<Option<bool>, ApiError> {
 
 /// Records an admin action by `staff`; call it inside the change's transaction.
 pub fn audit_admin(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     staff: &Staff,
     action: &str,
     target_type: &str,

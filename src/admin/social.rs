@@ -1,7 +1,6 @@
 //! `/admin/api/social`: the provider identities linked to users, and unlinking one.
 
 use actix_web::{web, HttpResponse};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::staff::Staff;

@@ -3,7 +3,6 @@
 //! `access-34` (that access token alone).
 
 use actix_web::{web, HttpResponse};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::staff::Staff;

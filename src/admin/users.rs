@@ -2,7 +2,6 @@
 //! every token the user holds in the same transaction.
 
 use actix_web::{web, HttpResponse};
-use diesel::Connection;
 use serde::Deserialize;
 
 use super::staff::Staff;

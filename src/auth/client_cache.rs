@@ -22,12 +22,12 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::{BigInt, Integer, Text};
-use diesel::{Connection, QueryableByName, RunQueryDsl};
+use diesel::{QueryableByName, RunQueryDsl};
 
 use super::stamped_clients::StampedClients;
 use crate::config::DatabaseUrl;
 use crate::db::listen::{has_input, ListenError, Listener, Notification};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::error::ApiError;
 use crate::store::applications::Application;
 
@@ -248,15 +248,15 @@ struct TransactionId {
 /// acknowledge, for the operator to hear about.
 pub fn change_applications<T>(
     url: &DatabaseUrl,
-    conn: &mut DbConnection,
-    change: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    conn: &mut Writer<'_>,
+    change: impl FnOnce(&mut Writer<'_>) -> Result<T, ApiError>,
 ) -> Result<(T, usize), ApiError> {
     let DatabaseUrl::Postgres(url) = url else {
         return Ok((conn.transaction(change)?, 0));
     };
     // Listening before counting: an acknowledgement cannot arrive unheard.
     let acks = Listener::connect(url, ACK_CHANNEL, "portcullis_change");
-    let servers: HashSet<i32> = match (&acks, &mut *conn) {
+    let servers: HashSet<i32> = match (&acks, &mut **conn) {
         (Ok(_), DbConnection::Pg(pg)) => diesel::sql_query(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
         )
@@ -269,7 +269,7 @@ pub fn change_applications<T>(
     };
     let (value, txid) = conn.transaction(|conn| {
         let value = change(conn)?;
-        let txid = match conn {
+        let txid = match &mut **conn {
             DbConnection::Pg(pg) => {
                 diesel::sql_query("SELECT txid_current() AS txid").get_result::<TransactionId>(pg)?.txid
             }

@@ -29,7 +29,7 @@ use oxide_auth::primitives::registrar::{
 };
 use url::Url;
 
-use crate::db::DbConnection;
+use crate::db::Writer;
 use crate::domain::{ClientType, GrantType, Scope};
 use crate::error::ApiError;
 use crate::params::decode_form;
@@ -130,8 +130,8 @@ enum FlowError {
 }
 
 /// The endpoint for one request.
-struct Flow<'c> {
-    conn: &'c mut DbConnection,
+struct Flow<'c, 'w> {
+    conn: &'c mut Writer<'w>,
     /// The application the request names, loaded beforehand (None: unknown client).
     app: Option<&'c Application>,
     /// The signed-in user, if any.
@@ -146,8 +146,8 @@ struct Flow<'c> {
     failure: Option<ApiError>,
 }
 
-impl<'c> Flow<'c> {
-    fn new(conn: &'c mut DbConnection, app: Option<&'c Application>) -> Self {
+impl<'c, 'w> Flow<'c, 'w> {
+    fn new(conn: &'c mut Writer<'w>, app: Option<&'c Application>) -> Self {
         // PKCE is required of public clients (they hold no secret), optional for
         // confidential ones; oxide-auth's addon only accepts S256.
         let mut addons = AddonList::new();
@@ -170,7 +170,7 @@ impl<'c> Flow<'c> {
     }
 }
 
-impl Registrar for Flow<'_> {
+impl Registrar for Flow<'_, '_> {
     fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
         let app = self.app.filter(|a| a.client_id == bound.client_id).ok_or(RegistrarError::Unspecified)?;
         let uri = bound.redirect_uri.ok_or(RegistrarError::Unspecified)?;
@@ -208,7 +208,7 @@ impl Registrar for Flow<'_> {
     }
 }
 
-impl Authorizer for Flow<'_> {
+impl Authorizer for Flow<'_, '_> {
     fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
         let app = self.app.ok_or(())?;
         let user_id: i64 = grant.owner_id.parse().map_err(|_| ())?;
@@ -258,7 +258,7 @@ impl Authorizer for Flow<'_> {
     }
 }
 
-impl Issuer for Flow<'_> {
+impl Issuer for Flow<'_, '_> {
     fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         self.captured = Some(grant);
         Ok(IssuedToken::without_refresh(String::new(), Utc::now()))
@@ -277,7 +277,7 @@ impl Issuer for Flow<'_> {
     }
 }
 
-impl OwnerSolicitor<FlowRequest> for Flow<'_> {
+impl OwnerSolicitor<FlowRequest> for Flow<'_, '_> {
     fn check_consent(
         &mut self,
         _: &mut FlowRequest,
@@ -305,7 +305,7 @@ impl OwnerSolicitor<FlowRequest> for Flow<'_> {
     }
 }
 
-impl Endpoint<FlowRequest> for Flow<'_> {
+impl Endpoint<FlowRequest> for Flow<'_, '_> {
     type Error = FlowError;
 
     fn registrar(&self) -> Option<&dyn Registrar> {
@@ -366,7 +366,7 @@ fn parameters<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Normal
 /// Runs the authorization endpoint for a request's query string. `user` is the
 /// signed-in user (id, is_staff); `decision` the consent form's answer.
 pub fn authorize(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     app: Option<&Application>,
     query: &str,
     user: Option<(i64, bool)>,
@@ -426,7 +426,7 @@ pub struct Exchanged {
 
 /// Checks and consumes a code for `app` (already authenticated by the caller).
 pub fn exchange(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     app: &Application,
     code: &str,
     redirect_uri: &str,

@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::browser::{self, NewSession};
@@ -108,12 +108,12 @@ impl Browser {
     }
 
     /// Ends the session this cookie carries, if any.
-    pub fn sign_out(&self, conn: &mut DbConnection) -> diesel::QueryResult<usize> {
+    pub fn sign_out(&self, conn: &mut Writer<'_>) -> diesel::QueryResult<usize> {
         browser::end_session(conn, &random::sha256_hex(&self.token))
     }
 
     /// Signs `user_id` in on a new cookie value; the caller sets the returned cookie.
-    pub fn sign_in(conn: &mut DbConnection, user_id: i64) -> diesel::QueryResult<Browser> {
+    pub fn sign_in(conn: &mut Writer<'_>, user_id: i64) -> diesel::QueryResult<Browser> {
         let browser = Browser::new_cookie();
         let now = crate::time::now();
         browser::create_session(

@@ -4,7 +4,6 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
-use diesel::Connection;
 
 use super::session::Browser;
 use crate::auth::client_ip::client_ip_text;

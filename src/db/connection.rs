@@ -96,16 +96,57 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, r2d2::Error> {
     Manager::new(url).connect()
 }
 
+/// A connection that may write. Only the write path hands one out (`Writes::run`), and
+/// commands that run beside no server (`Writer::offline`); store functions that write
+/// take one. So work sent down the read path (`db::run`, a plain `DbConnection`) cannot
+/// write: the compiler refuses it. It reads like any connection (`Deref`).
+pub struct Writer<'c>(&'c mut DbConnection);
+
+impl<'c> Writer<'c> {
+    pub(super) fn new(conn: &'c mut DbConnection) -> Self {
+        Self(conn)
+    }
+
+    /// A connection of the command line's (or a test's, or startup's, before the server
+    /// answers): nothing else writes through it.
+    pub fn offline(conn: &'c mut DbConnection) -> Self {
+        Self(conn)
+    }
+
+    /// A transaction (a savepoint when nested) whose work may write.
+    pub fn transaction<T, E, F>(&mut self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Writer<'_>) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        self.0.transaction(|conn| work(&mut Writer(conn)))
+    }
+}
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        self.0
+    }
+}
+
+impl std::ops::DerefMut for Writer<'_> {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        self.0
+    }
+}
+
 /// A transaction whose first statement takes SQLite's write lock (see `take_write_lock`),
 /// so that SQLite's "database is locked" for a read-then-write transaction becomes a wait
 /// on the busy timeout. A plain transaction on PostgreSQL.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+pub fn write_transaction<T, E, F>(conn: &mut Writer<'_>, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    F: FnOnce(&mut Writer<'_>) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
     conn.transaction(|conn| {
-        if matches!(conn, DbConnection::Sqlite(_)) {
+        if matches!(**conn, DbConnection::Sqlite(_)) {
             take_write_lock(conn)?;
         }
         work(conn)

@@ -17,7 +17,7 @@ mod pool;
 mod threads;
 mod writer;
 
-pub use connection::{connect, is_unique_violation, write_transaction, DbConnection, Manager};
+pub use connection::{connect, is_unique_violation, write_transaction, DbConnection, Manager, Writer};
 pub use migrations::{migrate, DbError};
 pub use pool::{pool, run, DbPool};
 pub use writer::Writes;

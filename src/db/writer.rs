@@ -25,7 +25,7 @@ use diesel::r2d2;
 use diesel::Connection;
 use tokio::sync::oneshot;
 
-use super::connection::{self, DbConnection};
+use super::connection::{self, DbConnection, Writer};
 use super::pool::{self, DbPool};
 use crate::config::DatabaseUrl;
 use crate::error::ApiError;
@@ -74,11 +74,11 @@ impl Writes {
     /// Runs work that writes; the answer comes once its changes are committed.
     pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut Writer<'_>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         match self {
-            Writes::Pool(db) => pool::run(db, work).await,
+            Writes::Pool(db) => pool::run(db, move |conn| work(&mut Writer::new(conn))).await,
             Writes::Batched(sender, _) => {
                 let (done, answer) = oneshot::channel();
                 sender
@@ -105,12 +105,12 @@ struct Pending<T, F> {
 
 impl<T, F> Job for Pending<T, F>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut Writer<'_>) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     fn run(self: Box<Self>, conn: &mut DbConnection) -> Box<dyn FnOnce(bool) + Send> {
         let Pending { work, done } = *self;
-        let result = work(conn);
+        let result = work(&mut Writer::new(conn));
         Box::new(move |committed| {
             let answer = if committed { result } else { Err(not_committed()) };
             // The caller may have gone away (client disconnected); nothing to do then.

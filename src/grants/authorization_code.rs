@@ -1,8 +1,6 @@
 //! `grant_type=authorization_code`: a code from `/auth/authorize` (checked by oxide-auth,
 //! PKCE included) for a token pair that starts a new refresh family.
 
-use diesel::Connection;
-
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_auth::Needs;
 use crate::browser::oauth;

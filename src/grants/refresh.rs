@@ -6,11 +6,9 @@
 //! a lost race (it was unused when read, but a concurrent request claimed it first) is
 //! refused without burning it, so the winner's new pair survives.
 
-use diesel::Connection;
-
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_auth::Needs;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -88,7 +86,7 @@ struct Rotating<'a> {
 impl Rotating<'_> {
     fn rotate(
         &self,
-        conn: &mut DbConnection,
+        conn: &mut Writer<'_>,
         request: &RefreshRequest,
     ) -> Result<Result<Issued, Replayed>, ApiError> {
         let asked = request.scope.as_deref().map(str::trim).filter(|s| !s.is_empty());
@@ -104,7 +102,7 @@ impl Rotating<'_> {
                 }
             }
         };
-        match self.issuer.rotate(conn, self.app, &request.refresh_token, narrowed.as_ref())? {
+        match self.issuer.rotate(conn, self.app, &request.refresh_token, narrowed.as_ref(), self.now)? {
             Rotation::Rotated(issued) => Ok(Ok(issued)),
             Rotation::Unknown => Err(refused()),
             // It qualified when read a moment ago: a concurrent request claimed it.
@@ -176,7 +174,7 @@ impl Rotating<'_> {
 
     /// Revokes the replayed token's family, in its own transaction: kept even though
     /// the request is then refused.
-    fn burn(&self, conn: &mut DbConnection, record: RefreshRecord) -> Result<Replayed, ApiError> {
+    fn burn(&self, conn: &mut Writer<'_>, record: RefreshRecord) -> Result<Replayed, ApiError> {
         conn.transaction(|conn| revoke::family(conn, &record.family_id, self.now))?;
         Ok(Replayed { user_id: record.user_id, family_id: record.family_id })
     }

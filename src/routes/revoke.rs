@@ -2,7 +2,6 @@
 //! invalidate-sessions and invalidate-refresh-tokens.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::Connection;
 
 use crate::auth::bearer::{bearer_token, UserBearer};
 use crate::auth::client::ClientCredentials;

@@ -1,7 +1,6 @@
 //! Users: sign-up, the signed-in user's profile and password, and the staff listing.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::bearer::{user_bearer_with_links, UserBearer};
@@ -9,7 +8,7 @@ use crate::auth::client::ClientCredentials;
 use crate::auth::client_auth::Needs;
 use crate::auth::client_ip::client_ip_text;
 use crate::auth::passwords;
-use crate::db::{self, is_unique_violation, DbConnection};
+use crate::db::{self, is_unique_violation, Writer};
 use crate::domain::{Email, GrantType, NewPassword, PasswordRules, Scope, NAME_MAX};
 use crate::error::{ApiError, FieldErrors};
 use crate::params::Params;
@@ -134,18 +133,20 @@ pub async fn register(
     let address = client_ip_text(&req, &state.settings.trusted_proxies);
     let throttle_settings = state.settings.throttle.clone();
     // Cheap checks first: a throttled or duplicate sign-up costs no argon2 work, and a
-    // bad client is refused before any user exists.
+    // bad client is refused before any user exists. A write job: the attempt is counted.
     let clients = state.clients.clone();
-    let (app, email) = db::run(&state.pool, move |conn| {
-        throttle::take_registration(conn, &throttle_settings, &address)?;
-        let needs = Needs::grant(GrantType::Password);
-        let app = client.map(|c| clients.authorize(conn, &c, &needs)).transpose()?;
-        if User::find_by_email(conn, email.as_str())?.is_some() {
-            return Err(email_taken());
-        }
-        Ok((app, email))
-    })
-    .await?;
+    let (app, email) = state
+        .writes
+        .run(move |conn| {
+            throttle::take_registration(conn, &throttle_settings, &address)?;
+            let needs = Needs::grant(GrantType::Password);
+            let app = client.map(|c| clients.authorize(conn, &c, &needs)).transpose()?;
+            if User::find_by_email(conn, email.as_str())?.is_some() {
+                return Err(email_taken());
+            }
+            Ok((app, email))
+        })
+        .await?;
     let scope = Scope::requested(raw_scope.as_deref())?.without(crate::domain::scope::ADMIN);
 
     let hash = state.hashes.run(move |memory| passwords::hash_with(password.expose(), memory)).await?;
@@ -195,7 +196,7 @@ fn email_taken() -> ApiError {
 }
 
 fn insert_user(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     email: &Email,
     username: &str,
     hash: &str,

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::{application_changes, applications};
 use super::Page;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::domain::{ClientType, GrantType};
 use crate::on_backend;
 
@@ -89,22 +89,22 @@ impl Application {
             .optional())
     }
 
-    pub fn insert(conn: &mut DbConnection, new: &NewApplication<'_>) -> QueryResult<Application> {
-        diesel::insert_into(applications::table).values(new).execute(conn)?;
+    pub fn insert(conn: &mut Writer<'_>, new: &NewApplication<'_>) -> QueryResult<Application> {
+        diesel::insert_into(applications::table).values(new).execute(&mut **conn)?;
         applications::table
             .filter(applications::client_id.eq(new.client_id))
             .select(Application::as_select())
-            .get_result(conn)
+            .get_result(&mut **conn)
     }
 
     pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Application>> {
         applications::table.order(applications::id).select(Application::as_select()).load(conn)
     }
 
-    pub fn set_secret_hash(conn: &mut DbConnection, id: i64, hash: &str, at: i64) -> QueryResult<usize> {
+    pub fn set_secret_hash(conn: &mut Writer<'_>, id: i64, hash: &str, at: i64) -> QueryResult<usize> {
         diesel::update(applications::table.find(id))
             .set((applications::secret_hash.eq(hash), applications::updated_at.eq(at)))
-            .execute(conn)
+            .execute(&mut **conn)
     }
 
     pub fn page(conn: &mut DbConnection, page: Page) -> QueryResult<(Vec<Application>, i64)> {
@@ -119,17 +119,17 @@ impl Application {
     }
 
     pub fn update(
-        conn: &mut DbConnection,
+        conn: &mut Writer<'_>,
         id: i64,
         changes: &ApplicationChanges<'_>,
     ) -> QueryResult<Application> {
-        diesel::update(applications::table.find(id)).set(changes).execute(conn)?;
-        applications::table.find(id).select(Application::as_select()).get_result(conn)
+        diesel::update(applications::table.find(id)).set(changes).execute(&mut **conn)?;
+        applications::table.find(id).select(Application::as_select()).get_result(&mut **conn)
     }
 
     /// Deletes the application; its tokens and codes go with it (ON DELETE CASCADE).
-    pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
-        diesel::delete(applications::table.find(id)).execute(conn)
+    pub fn delete(conn: &mut Writer<'_>, id: i64) -> QueryResult<usize> {
+        diesel::delete(applications::table.find(id)).execute(&mut **conn)
     }
 }
 

@@ -4,9 +4,9 @@ use diesel::dsl::{count_star, min};
 use diesel::prelude::*;
 
 use super::schema::auth_attempts;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 
-pub fn record(conn: &mut DbConnection, kind: &str, subject: &str, at: i64) -> QueryResult<i64> {
+pub fn record(conn: &mut Writer<'_>, kind: &str, subject: &str, at: i64) -> QueryResult<i64> {
     diesel::insert_into(auth_attempts::table)
         .values((
             auth_attempts::kind.eq(kind),
@@ -14,11 +14,11 @@ pub fn record(conn: &mut DbConnection, kind: &str, subject: &str, at: i64) -> Qu
             auth_attempts::created_at.eq(at),
         ))
         .returning(auth_attempts::id)
-        .get_result(conn)
+        .get_result(&mut **conn)
 }
 
-pub fn remove(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
-    diesel::delete(auth_attempts::table.find(id)).execute(conn)
+pub fn remove(conn: &mut Writer<'_>, id: i64) -> QueryResult<usize> {
+    diesel::delete(auth_attempts::table.find(id)).execute(&mut **conn)
 }
 
 /// How many attempts fall in the window starting at `since`, and when the oldest was.
@@ -36,14 +36,14 @@ pub fn count_since(
         .get_result(conn)
 }
 
-pub fn clear(conn: &mut DbConnection, kind: &str, subject: &str) -> QueryResult<usize> {
+pub fn clear(conn: &mut Writer<'_>, kind: &str, subject: &str) -> QueryResult<usize> {
     diesel::delete(
         auth_attempts::table.filter(auth_attempts::kind.eq(kind)).filter(auth_attempts::subject.eq(subject)),
     )
-    .execute(conn)
+    .execute(&mut **conn)
 }
 
 /// Drops attempts older than every window, keeping the table small.
-pub fn prune(conn: &mut DbConnection, before: i64) -> QueryResult<usize> {
-    diesel::delete(auth_attempts::table.filter(auth_attempts::created_at.le(before))).execute(conn)
+pub fn prune(conn: &mut Writer<'_>, before: i64) -> QueryResult<usize> {
+    diesel::delete(auth_attempts::table.filter(auth_attempts::created_at.le(before))).execute(&mut **conn)
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::schema::audit_events;
 use super::Page;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -53,17 +53,17 @@ impl<'a> NewAuditEvent<'a> {
 }
 
 /// Appends an event, timed now; call it in the same transaction as the change it records.
-pub fn record(conn: &mut DbConnection, event: NewAuditEvent<'_>) -> QueryResult<usize> {
+pub fn record(conn: &mut Writer<'_>, event: NewAuditEvent<'_>) -> QueryResult<usize> {
     insert(conn, &NewAuditEvent { created_at: crate::time::now(), ..event })
 }
 
 /// Appends an event with the time it carries.
-pub fn insert(conn: &mut DbConnection, event: &NewAuditEvent<'_>) -> QueryResult<usize> {
-    on_backend!(conn, |c| diesel::insert_into(audit_events::table).values(event).execute(c))
+pub fn insert(conn: &mut Writer<'_>, event: &NewAuditEvent<'_>) -> QueryResult<usize> {
+    on_backend!(&mut **conn, |c| diesel::insert_into(audit_events::table).values(event).execute(c))
 }
 
 /// A browser signed in (`detail`: the provider, or empty for a password).
-pub fn browser_sign_in(conn: &mut DbConnection, user_id: i64, ip: &str, detail: &str) -> QueryResult<usize> {
+pub fn browser_sign_in(conn: &mut Writer<'_>, user_id: i64, ip: &str, detail: &str) -> QueryResult<usize> {
     record(
         conn,
         NewAuditEvent {

@@ -8,13 +8,13 @@ use diesel::query_builder::{DeleteStatement, IntoUpdateTarget};
 use diesel::query_dsl::methods::LoadQuery;
 
 use super::schema::{authorization_codes, browser_sessions, provider_logins};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 
 /// Deletes the row `target` finds and returns it. Whoever deletes the row owns it, so a
 /// single-use value (a code, a sign-in's state) is used at most once even when two
 /// requests race for it (on one node or two). Checking it (expiry, who may use it) is
 /// the caller's, on the row taken: a row taken and refused is gone all the same.
-fn take<'q, Target, Row>(conn: &mut DbConnection, target: Target) -> QueryResult<Option<Row>>
+fn take<'q, Target, Row>(conn: &mut Writer<'_>, target: Target) -> QueryResult<Option<Row>>
 where
     Target: IntoUpdateTarget,
     Target::Table: Table,
@@ -53,15 +53,15 @@ pub struct NewCode<'a> {
 }
 
 impl CodeRecord {
-    pub fn insert(conn: &mut DbConnection, new: &NewCode<'_>) -> QueryResult<usize> {
+    pub fn insert(conn: &mut Writer<'_>, new: &NewCode<'_>) -> QueryResult<usize> {
         // Codes nobody exchanged are dropped as new ones are made (the table stays small).
         diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(new.created_at)))
-            .execute(conn)?;
-        diesel::insert_into(authorization_codes::table).values(new).execute(conn)
+            .execute(&mut **conn)?;
+        diesel::insert_into(authorization_codes::table).values(new).execute(&mut **conn)
     }
 
     /// Takes the code out (see `take`): a code is used at most once.
-    pub fn take(conn: &mut DbConnection, code_hash: &str) -> QueryResult<Option<CodeRecord>> {
+    pub fn take(conn: &mut Writer<'_>, code_hash: &str) -> QueryResult<Option<CodeRecord>> {
         take(conn, authorization_codes::table.filter(authorization_codes::code_hash.eq(code_hash)))
     }
 }
@@ -75,15 +75,15 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
 }
 
-pub fn create_session(conn: &mut DbConnection, new: &NewSession<'_>) -> QueryResult<usize> {
+pub fn create_session(conn: &mut Writer<'_>, new: &NewSession<'_>) -> QueryResult<usize> {
     // The user's own expired sessions go as a new one starts (by the user_id index).
     diesel::delete(
         browser_sessions::table
             .filter(browser_sessions::user_id.eq(new.user_id))
             .filter(browser_sessions::expires_at.lt(new.created_at)),
     )
-    .execute(conn)?;
-    diesel::insert_into(browser_sessions::table).values(new).execute(conn)
+    .execute(&mut **conn)?;
+    diesel::insert_into(browser_sessions::table).values(new).execute(&mut **conn)
 }
 
 /// The user a live session belongs to.
@@ -96,13 +96,14 @@ pub fn session_user(conn: &mut DbConnection, token_hash: &str, now: i64) -> Quer
         .optional()
 }
 
-pub fn end_session(conn: &mut DbConnection, token_hash: &str) -> QueryResult<usize> {
-    diesel::delete(browser_sessions::table.filter(browser_sessions::token_hash.eq(token_hash))).execute(conn)
+pub fn end_session(conn: &mut Writer<'_>, token_hash: &str) -> QueryResult<usize> {
+    diesel::delete(browser_sessions::table.filter(browser_sessions::token_hash.eq(token_hash)))
+        .execute(&mut **conn)
 }
 
 /// Signs every browser of a user out (its password changed).
-pub fn end_user_sessions(conn: &mut DbConnection, user_id: i64) -> QueryResult<usize> {
-    diesel::delete(browser_sessions::table.filter(browser_sessions::user_id.eq(user_id))).execute(conn)
+pub fn end_user_sessions(conn: &mut Writer<'_>, user_id: i64) -> QueryResult<usize> {
+    diesel::delete(browser_sessions::table.filter(browser_sessions::user_id.eq(user_id))).execute(&mut **conn)
 }
 
 /// Signed-in browsers whose session has not expired.
@@ -140,15 +141,15 @@ pub struct NewProviderLogin<'a> {
 }
 
 impl ProviderLogin {
-    pub fn insert(conn: &mut DbConnection, new: &NewProviderLogin<'_>) -> QueryResult<usize> {
+    pub fn insert(conn: &mut Writer<'_>, new: &NewProviderLogin<'_>) -> QueryResult<usize> {
         // Abandoned sign-ins are dropped whenever a new one starts.
         diesel::delete(provider_logins::table.filter(provider_logins::expires_at.lt(new.created_at)))
-            .execute(conn)?;
-        diesel::insert_into(provider_logins::table).values(new).execute(conn)
+            .execute(&mut **conn)?;
+        diesel::insert_into(provider_logins::table).values(new).execute(&mut **conn)
     }
 
     /// Takes the sign-in out (see `take`): a state is used at most once.
-    pub fn take(conn: &mut DbConnection, state_hash: &str) -> QueryResult<Option<ProviderLogin>> {
+    pub fn take(conn: &mut Writer<'_>, state_hash: &str) -> QueryResult<Option<ProviderLogin>> {
         take(conn, provider_logins::table.filter(provider_logins::state_hash.eq(state_hash)))
     }
 

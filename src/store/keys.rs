@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::signing_keys;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = signing_keys)]
@@ -39,20 +39,15 @@ pub fn published(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<SigningKe
         .load(conn)
 }
 
-pub fn insert(conn: &mut DbConnection, new: &NewSigningKey<'_>) -> QueryResult<usize> {
-    diesel::insert_into(signing_keys::table).values(new).execute(conn)
+pub fn insert(conn: &mut Writer<'_>, new: &NewSigningKey<'_>) -> QueryResult<usize> {
+    diesel::insert_into(signing_keys::table).values(new).execute(&mut **conn)
 }
 
 /// Retires every key but `keep`, publishing them until `publish_until`.
-pub fn retire_all_but(
-    conn: &mut DbConnection,
-    keep: &str,
-    now: i64,
-    publish_until: i64,
-) -> QueryResult<usize> {
+pub fn retire_all_but(conn: &mut Writer<'_>, keep: &str, now: i64, publish_until: i64) -> QueryResult<usize> {
     diesel::update(
         signing_keys::table.filter(signing_keys::kid.ne(keep)).filter(signing_keys::retired_at.is_null()),
     )
     .set((signing_keys::retired_at.eq(now), signing_keys::publish_until.eq(publish_until)))
-    .execute(conn)
+    .execute(&mut **conn)
 }

@@ -14,7 +14,7 @@ use diesel::sql_types::{BigInt, Nullable};
 use super::audit::{self, NewAuditEvent};
 use super::tokens::{AccessRecord, AccessRow, NewAccess, NewRefresh, RefreshRecord, RefreshRow, Source};
 use super::users::User;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 
 /// What comes before the pair is inserted.
 #[derive(Clone, Copy)]
@@ -27,12 +27,12 @@ pub enum Before<'a> {
 /// Inserts `refresh` and `access` (whose `refresh_token_id` is set to the new record),
 /// after `before`, atomically.
 pub fn insert_pair(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     before: Before<'_>,
     refresh: &NewRefresh<'_>,
     access: &NewAccess<'_>,
 ) -> QueryResult<()> {
-    match conn {
+    match &mut **conn {
         DbConnection::Pg(pg) => {
             let (refresh, access) = (RefreshRow::from(refresh), child_access(access));
             match before {
@@ -56,7 +56,7 @@ pub fn insert_pair(
 /// The two records as separate statements, for SQLite: the refresh record, then the
 /// access record pointing at it.
 pub(super) fn insert_records(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     refresh: &NewRefresh<'_>,
     access: &NewAccess<'_>,
 ) -> QueryResult<()> {

@@ -17,7 +17,7 @@ use super::pairs::{insert_pair, Before};
 use super::social::SocialAccount;
 use super::tokens::{AccessRow, NewAccess, NewRefresh, RefreshRow, Source};
 use super::users::User;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::tokens::random::TokenKey;
 
 /// The identity signing in, and what its link should now hold.
@@ -56,8 +56,8 @@ pub enum ReturningSignIn<T = User> {
     NoLink,
 }
 
-pub fn sign_in(conn: &mut DbConnection, sign_in: &SignIn<'_>) -> QueryResult<ReturningSignIn> {
-    match conn {
+pub fn sign_in(conn: &mut Writer<'_>, sign_in: &SignIn<'_>) -> QueryResult<ReturningSignIn> {
+    match &mut **conn {
         DbConnection::Pg(pg) => {
             let found: Option<(User, bool)> = SignInStatement::new(sign_in).get_result(pg).optional()?;
             Ok(match found {

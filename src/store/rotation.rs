@@ -17,7 +17,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::pairs::insert_records;
 use super::tokens::{AccessRow, NewAccess, NewRefresh, RefreshRecord, RefreshRow, Source};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::tokens::random::TokenKey;
 
 /// What a rotation writes; the rest of the child comes from the presented token's record.
@@ -46,8 +46,8 @@ pub enum Rotation<T = RefreshRecord> {
     Unknown,
 }
 
-pub fn rotate(conn: &mut DbConnection, write: &RotationWrite<'_>) -> QueryResult<Rotation> {
-    match conn {
+pub fn rotate(conn: &mut Writer<'_>, write: &RotationWrite<'_>) -> QueryResult<Rotation> {
+    match &mut **conn {
         DbConnection::Pg(pg) => {
             let outcome: Option<(RefreshRecord, bool, Option<i64>)> =
                 RotateStatement::new(write).get_result(pg).optional()?;

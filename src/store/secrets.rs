@@ -3,12 +3,12 @@
 use diesel::prelude::*;
 
 use super::schema::server_secrets;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 
 /// Returns the named secret, creating it with `generate` if no replica has yet. A
 /// concurrent first start may insert first; then its value is the one returned.
 pub fn get_or_create(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     name: &str,
     generate: impl FnOnce() -> String,
 ) -> QueryResult<String> {
@@ -28,7 +28,7 @@ pub fn get_or_create(
             server_secrets::value.eq(generate()),
             server_secrets::created_at.eq(crate::time::now()),
         ))
-        .execute(conn);
+        .execute(&mut **conn);
     match inserted {
         Ok(_) => {}
         Err(e) if crate::db::is_unique_violation(&e) => {}

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::schema::{social_accounts, users};
 use super::users::User;
 use super::Page;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -66,16 +66,16 @@ impl SocialAccount {
             .optional())
     }
 
-    pub fn insert(conn: &mut DbConnection, new: &NewSocialAccount<'_>) -> QueryResult<usize> {
-        diesel::insert_into(social_accounts::table).values(new).execute(conn)
+    pub fn insert(conn: &mut Writer<'_>, new: &NewSocialAccount<'_>) -> QueryResult<usize> {
+        diesel::insert_into(social_accounts::table).values(new).execute(&mut **conn)
     }
 
     /// Keeps the provider's refresh token, sealed (`crypto::sealed`); None leaves the
     /// one kept before, since providers send a refresh token only on first consent.
-    pub fn set_refresh_token(conn: &mut DbConnection, id: i64, sealed: &str) -> QueryResult<usize> {
+    pub fn set_refresh_token(conn: &mut Writer<'_>, id: i64, sealed: &str) -> QueryResult<usize> {
         diesel::update(social_accounts::table.find(id))
             .set(social_accounts::provider_refresh_token.eq(sealed))
-            .execute(conn)
+            .execute(&mut **conn)
     }
 
     pub fn sealed_refresh_token(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
@@ -109,13 +109,13 @@ impl SocialAccount {
         Ok((items, total))
     }
 
-    pub fn set_extra(conn: &mut DbConnection, id: i64, extra: &str) -> QueryResult<usize> {
+    pub fn set_extra(conn: &mut Writer<'_>, id: i64, extra: &str) -> QueryResult<usize> {
         diesel::update(social_accounts::table.find(id))
             .set(social_accounts::extra_data.eq(extra))
-            .execute(conn)
+            .execute(&mut **conn)
     }
 
-    pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
-        diesel::delete(social_accounts::table.find(id)).execute(conn)
+    pub fn delete(conn: &mut Writer<'_>, id: i64) -> QueryResult<usize> {
+        diesel::delete(social_accounts::table.find(id)).execute(&mut **conn)
     }
 }

@@ -11,7 +11,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::schema::{access_tokens, refresh_tokens, social_accounts, users};
 use super::social::SocialAccount;
 use super::users::User;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::on_backend;
 use crate::tokens::random::TokenKey;
 
@@ -226,16 +226,16 @@ impl RefreshRecord {
             .optional())
     }
 
-    pub fn insert(conn: &mut DbConnection, new: &NewRefresh<'_>) -> QueryResult<i64> {
-        on_backend!(conn, |c| diesel::insert_into(refresh_tokens::table)
+    pub fn insert(conn: &mut Writer<'_>, new: &NewRefresh<'_>) -> QueryResult<i64> {
+        on_backend!(&mut **conn, |c| diesel::insert_into(refresh_tokens::table)
             .values(new)
             .returning(refresh_tokens::id)
             .get_result(c))
     }
 
     /// Marks the token used if nobody else has: the row count decides a race.
-    pub fn claim(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<bool> {
-        let claimed = ClaimStatement { id, now }.execute(conn)?;
+    pub fn claim(conn: &mut Writer<'_>, id: i64, now: i64) -> QueryResult<bool> {
+        let claimed = ClaimStatement { id, now }.execute(&mut **conn)?;
         Ok(claimed == 1)
     }
 
@@ -328,8 +328,8 @@ impl AccessRecord {
         Ok(Some((record, user, links)))
     }
 
-    pub fn insert(conn: &mut DbConnection, new: &NewAccess<'_>) -> QueryResult<usize> {
-        on_backend!(conn, |c| diesel::insert_into(access_tokens::table).values(new).execute(c))
+    pub fn insert(conn: &mut Writer<'_>, new: &NewAccess<'_>) -> QueryResult<usize> {
+        on_backend!(&mut **conn, |c| diesel::insert_into(access_tokens::table).values(new).execute(c))
     }
 
     /// True when the token is recorded and not revoked.
@@ -359,7 +359,7 @@ pub mod revoke {
     use super::*;
 
     /// Revokes what is left of `families` until a pass finds nothing.
-    fn families_until_done(conn: &mut DbConnection, families: &[String], now: i64) -> QueryResult<usize> {
+    fn families_until_done(conn: &mut Writer<'_>, families: &[String], now: i64) -> QueryResult<usize> {
         let mut total = 0;
         loop {
             let revoked = diesel::update(
@@ -368,7 +368,7 @@ pub mod revoke {
                     .filter(refresh_tokens::revoked_at.is_null()),
             )
             .set(refresh_tokens::revoked_at.eq(now))
-            .execute(conn)?;
+            .execute(&mut **conn)?;
             if revoked == 0 {
                 return Ok(total);
             }
@@ -383,20 +383,20 @@ pub mod revoke {
         families
     }
 
-    pub fn access_by_id(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<usize> {
+    pub fn access_by_id(conn: &mut Writer<'_>, id: i64, now: i64) -> QueryResult<usize> {
         diesel::update(access_tokens::table.find(id).filter(access_tokens::revoked_at.is_null()))
             .set(access_tokens::revoked_at.eq(now))
-            .execute(conn)
+            .execute(&mut **conn)
     }
 
-    pub fn refresh_by_id(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<usize> {
+    pub fn refresh_by_id(conn: &mut Writer<'_>, id: i64, now: i64) -> QueryResult<usize> {
         diesel::update(refresh_tokens::table.find(id).filter(refresh_tokens::revoked_at.is_null()))
             .set(refresh_tokens::revoked_at.eq(now))
-            .execute(conn)
+            .execute(&mut **conn)
     }
 
     /// Every refresh token of a family and every access token issued from it.
-    pub fn family(conn: &mut DbConnection, family_id: &str, now: i64) -> QueryResult<usize> {
+    pub fn family(conn: &mut Writer<'_>, family_id: &str, now: i64) -> QueryResult<usize> {
         let refresh = families_until_done(conn, &[family_id.to_owned()], now)?;
         let access = diesel::update(
             access_tokens::table
@@ -404,13 +404,13 @@ pub mod revoke {
                 .filter(access_tokens::revoked_at.is_null()),
         )
         .set(access_tokens::revoked_at.eq(now))
-        .execute(conn)?;
+        .execute(&mut **conn)?;
         Ok(refresh + access)
     }
 
     /// A user's refresh tokens (and, with `access`, access tokens) for one application.
     pub fn user_application(
-        conn: &mut DbConnection,
+        conn: &mut Writer<'_>,
         user_id: i64,
         application_id: i64,
         access: bool,
@@ -424,7 +424,7 @@ pub mod revoke {
         )
         .set(refresh_tokens::revoked_at.eq(now))
         .returning(refresh_tokens::family_id)
-        .get_results(conn)?;
+        .get_results(&mut **conn)?;
         let mut count = first.len() + families_until_done(conn, &distinct(first), now)?;
         if access {
             count += diesel::update(
@@ -434,14 +434,14 @@ pub mod revoke {
                     .filter(access_tokens::revoked_at.is_null()),
             )
             .set(access_tokens::revoked_at.eq(now))
-            .execute(conn)?;
+            .execute(&mut **conn)?;
         }
         Ok(count)
     }
 
     /// Every family of a user except `keep` (the session that asked), with its access tokens.
     pub fn user_families_except(
-        conn: &mut DbConnection,
+        conn: &mut Writer<'_>,
         user_id: i64,
         keep: Option<&str>,
         now: i64,
@@ -455,7 +455,7 @@ pub mod revoke {
         )
         .set(refresh_tokens::revoked_at.eq(now))
         .returning(refresh_tokens::family_id)
-        .get_results(conn)?;
+        .get_results(&mut **conn)?;
         let refresh = first.len() + families_until_done(conn, &distinct(first), now)?;
         let access = diesel::update(
             access_tokens::table
@@ -464,7 +464,7 @@ pub mod revoke {
                 .filter(access_tokens::revoked_at.is_null()),
         )
         .set(access_tokens::revoked_at.eq(now))
-        .execute(conn)?;
+        .execute(&mut **conn)?;
         Ok(refresh + access)
     }
 }

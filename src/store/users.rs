@@ -8,7 +8,7 @@ use diesel::sql_types::BigInt;
 
 use super::schema::users;
 use super::Page;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -69,9 +69,12 @@ impl User {
 
     /// Inserts and returns the new row (looked up by its unique username, which works
     /// on both backends without RETURNING).
-    pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> QueryResult<User> {
-        diesel::insert_into(users::table).values(new).execute(conn)?;
-        users::table.filter(users::username.eq(new.username)).select(User::as_select()).get_result(conn)
+    pub fn insert(conn: &mut Writer<'_>, new: &NewUser<'_>) -> QueryResult<User> {
+        diesel::insert_into(users::table).values(new).execute(&mut **conn)?;
+        users::table
+            .filter(users::username.eq(new.username))
+            .select(User::as_select())
+            .get_result(&mut **conn)
     }
 
     /// A username not yet taken, derived from `base` (an email's local part or a name).
@@ -95,26 +98,26 @@ impl User {
         Ok(format!("{base}{}", crate::tokens::random::token(8)))
     }
 
-    pub fn set_password_hash(conn: &mut DbConnection, id: i64, hash: &str) -> QueryResult<usize> {
-        diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn)
+    pub fn set_password_hash(conn: &mut Writer<'_>, id: i64, hash: &str) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(&mut **conn)
     }
 
-    pub fn set_names(conn: &mut DbConnection, id: i64, first: &str, last: &str) -> QueryResult<usize> {
+    pub fn set_names(conn: &mut Writer<'_>, id: i64, first: &str, last: &str) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
             .set((users::first_name.eq(first), users::last_name.eq(last)))
-            .execute(conn)
+            .execute(&mut **conn)
     }
 
-    pub fn set_active(conn: &mut DbConnection, id: i64, active: bool) -> QueryResult<usize> {
-        diesel::update(users::table.find(id)).set(users::is_active.eq(active)).execute(conn)
+    pub fn set_active(conn: &mut Writer<'_>, id: i64, active: bool) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::is_active.eq(active)).execute(&mut **conn)
     }
 
-    pub fn set_staff(conn: &mut DbConnection, id: i64, staff: bool) -> QueryResult<usize> {
-        diesel::update(users::table.find(id)).set(users::is_staff.eq(staff)).execute(conn)
+    pub fn set_staff(conn: &mut Writer<'_>, id: i64, staff: bool) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::is_staff.eq(staff)).execute(&mut **conn)
     }
 
-    pub fn touch_last_login(conn: &mut DbConnection, id: i64, at: i64) -> QueryResult<usize> {
-        TouchStatement { id, at }.execute(conn)
+    pub fn touch_last_login(conn: &mut Writer<'_>, id: i64, at: i64) -> QueryResult<usize> {
+        TouchStatement { id, at }.execute(&mut **conn)
     }
 
     /// A page of users whose email or username contains `q`, ordered by id.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::keys::{AccessClaims, KeyStore};
 use super::random::{self, RefreshToken};
-use crate::db::DbConnection;
+use crate::db::Writer;
 use crate::domain::scope::ADMIN;
 use crate::domain::{GrantType, Scope};
 use crate::error::ApiError;
@@ -87,7 +87,7 @@ impl TokenIssuer {
     /// Records the tokens of `grant`. The records are written atomically (one
     /// statement or one savepoint), so a failure leaves no half-issued pair; a caller
     /// with more writes of its own wraps them and this in one transaction.
-    pub fn issue(&self, conn: &mut DbConnection, grant: Grant<'_>) -> Result<Issued, ApiError> {
+    pub fn issue(&self, conn: &mut Writer<'_>, grant: Grant<'_>) -> Result<Issued, ApiError> {
         self.issue_after(conn, grant, None)
     }
 
@@ -95,7 +95,7 @@ impl TokenIssuer {
     /// `event` (timed now) are written with the pair, in the same atomic write.
     pub fn issue_sign_in(
         &self,
-        conn: &mut DbConnection,
+        conn: &mut Writer<'_>,
         grant: Grant<'_>,
         event: NewAuditEvent<'_>,
     ) -> Result<Issued, ApiError> {
@@ -108,7 +108,7 @@ impl TokenIssuer {
 
     fn issue_after(
         &self,
-        conn: &mut DbConnection,
+        conn: &mut Writer<'_>,
         grant: Grant<'_>,
         sign_in: Option<&NewAuditEvent<'_>>,
     ) -> Result<Issued, ApiError> {
@@ -156,16 +156,17 @@ impl TokenIssuer {
     }
 
     /// Rotates the refresh token `presented` (by `application`, optionally narrowing
-    /// its scope to `narrowed`): claims it and records its child pair in one write, if it
-    /// qualifies. Otherwise the record as it stood, for the caller to explain the refusal.
+    /// its scope to `narrowed`) at `now`, the time the caller explains a refusal by:
+    /// claims it and records its child pair in one write, if it qualifies. Otherwise the
+    /// record as it stood, for the caller to explain the refusal.
     pub fn rotate(
         &self,
-        conn: &mut DbConnection,
+        conn: &mut Writer<'_>,
         application: &Application,
         presented: &RefreshToken,
         narrowed: Option<&Scope>,
+        now: i64,
     ) -> Result<Rotation<Issued>, ApiError> {
-        let now = crate::time::now();
         let (jti, token) = (random::ordered_id(), random::refresh_token());
         let presented_key = presented.key();
         let narrowed = narrowed.map(Scope::to_string);
@@ -205,7 +206,7 @@ impl TokenIssuer {
     /// pair written, in one write (`store::returning_sign_in`).
     pub fn sign_in_returning(
         &self,
-        conn: &mut DbConnection,
+        conn: &mut Writer<'_>,
         grant_type: GrantType,
         application: &Application,
         scope: &Scope,

@@ -1,7 +1,6 @@
 //! The signing key set: Ed25519 keys kept in the database, loaded into memory, published
 //! as a JWKS, and reloaded when another replica (or `keys rotate`) adds one.
 
-use diesel::Connection;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{self, DbConnection, DbPool};
+use crate::db::{self, DbConnection, DbPool, Writer};
 use crate::error::ApiError;
 use crate::store::keys::{self as key_rows, NewSigningKey, SigningKeyRow};
 use crate::tokens::verified::VerifiedTokens;
@@ -69,7 +68,7 @@ pub enum VerifyError {
 
 impl KeyStore {
     /// Loads the published keys, generating the first one if the database has none.
-    pub fn load_or_create(conn: &mut DbConnection, issuer: &str) -> Result<Self, ApiError> {
+    pub fn load_or_create(conn: &mut Writer<'_>, issuer: &str) -> Result<Self, ApiError> {
         let now = crate::time::now();
         let mut rows = key_rows::published(conn, now)?;
         if !rows.iter().any(|r| r.retired_at.is_none()) {
@@ -191,7 +190,7 @@ impl KeyStore {
 }
 
 /// Generates and stores a new Ed25519 key; returns its `kid`.
-pub fn create_key(conn: &mut DbConnection) -> Result<String, ApiError> {
+pub fn create_key(conn: &mut Writer<'_>) -> Result<String, ApiError> {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(ApiError::internal)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(ApiError::internal)?;
     let public = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
@@ -211,7 +210,7 @@ pub fn create_key(conn: &mut DbConnection) -> Result<String, ApiError> {
 
 /// Makes a new key the signing key; older keys stay published for `publish_for` seconds
 /// (the access-token lifetime), so tokens they signed keep verifying until they expire.
-pub fn rotate(conn: &mut DbConnection, publish_for: i64) -> Result<String, ApiError> {
+pub fn rotate(conn: &mut Writer<'_>, publish_for: i64) -> Result<String, ApiError> {
     conn.transaction(|conn| {
         let kid = create_key(conn)?;
         let now = crate::time::now();

@@ -2,10 +2,9 @@
 
 use super::keys::{AccessClaims, KeyStore};
 use super::random;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writer};
 use crate::error::ApiError;
 use crate::store::tokens::{revoke, AccessRecord, RefreshRecord};
-use diesel::Connection;
 
 /// A presented token, found in our records.
 pub enum FoundToken {
@@ -54,7 +53,7 @@ pub fn find(
 /// Revokes an access token and, when `with_refresh`, the refresh token issued with it
 /// (drf-social-oauth2's revoke-token does both).
 pub fn revoke_access(
-    conn: &mut DbConnection,
+    conn: &mut Writer<'_>,
     record: &AccessRecord,
     with_refresh: bool,
 ) -> Result<(), ApiError> {
@@ -70,7 +69,7 @@ pub fn revoke_access(
 
 /// Revoking a refresh token ends the sign-in it belongs to: the whole family and every
 /// access token issued from it.
-pub fn revoke_refresh(conn: &mut DbConnection, record: &RefreshRecord) -> Result<(), ApiError> {
+pub fn revoke_refresh(conn: &mut Writer<'_>, record: &RefreshRecord) -> Result<(), ApiError> {
     let now = crate::time::now();
     conn.transaction(|conn| revoke::family(conn, &record.family_id, now))?;
     Ok(())

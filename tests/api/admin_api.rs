@@ -278,7 +278,7 @@ both_backends! {
         let app = spawn_app(backend).await;
         let token = staff_token(&app).await;
         let id = app.create_user("linked@example.com", PASSWORD).await;
-        portcullis::store::social::SocialAccount::insert(&mut app.db(), &portcullis::store::social::NewSocialAccount {
+        portcullis::store::social::SocialAccount::insert(&mut portcullis::db::Writer::offline(&mut app.db()), &portcullis::store::social::NewSocialAccount {
             user_id: id, provider: "google-oauth2", uid: "g-1", extra_data: "{\"picture\": \"x\"}", created_at: 1,
         }).unwrap();
         let listing = json_of(call(&app, Method::GET, &format!("/admin/api/social?user={id}"), &token, None).await, 200).await;

@@ -443,7 +443,7 @@ both_backends! {
             skip_authorization: true,
             owner_id: None,
         };
-        let created = portcullis::manage::create_application(&mut app.db(), &spec).unwrap();
+        let created = portcullis::manage::create_application(&mut portcullis::db::Writer::offline(&mut app.db()), &spec).unwrap();
         let client = TestClient { id: created.client_id, secret: None };
         let (verifier, challenge) = pkce();
         let mut visitor = Visitor::new(&app);

@@ -88,7 +88,7 @@ async fn signs_in_on_the_page_and_lands_on_the_redirect_with_a_code() {
         .await;
     let redirect_uri = format!("{}/callback", client_app.uri());
     let created = manage::create_application(
-        &mut app.db(),
+        &mut portcullis::db::Writer::offline(&mut app.db()),
         &ApplicationSpec {
             name: "Chromium SPA".into(),
             client_type: ClientType::Public,

@@ -168,9 +168,12 @@ impl TestApp {
         sql: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<usize>,
     ) -> usize {
         let url = portcullis::config::DatabaseUrl::parse(&self.database_url).expect("url");
-        let (changed, unconfirmed) =
-            portcullis::auth::client_cache::change_applications(&url, &mut self.db(), |conn| Ok(sql(conn)?))
-                .expect("the change commits");
+        let (changed, unconfirmed) = portcullis::auth::client_cache::change_applications(
+            &url,
+            &mut portcullis::db::Writer::offline(&mut self.db()),
+            |conn| Ok(sql(conn)?),
+        )
+        .expect("the change commits");
         assert_eq!(unconfirmed, 0, "every server confirmed the change");
         changed
     }
@@ -184,7 +187,8 @@ impl TestApp {
             skip_authorization: false,
             owner_id: None,
         };
-        let created = manage::create_application(&mut self.db(), &spec).expect("application created");
+        let created = manage::create_application(&mut portcullis::db::Writer::offline(&mut self.db()), &spec)
+            .expect("application created");
         TestClient { id: created.client_id, secret: created.client_secret.map(|s| s.expose().to_owned()) }
     }
 
@@ -217,7 +221,9 @@ impl TestApp {
 
     /// A staff user created with the CLI's code path.
     pub fn create_staff(&self, email: &str, password: &str) -> i64 {
-        manage::create_superuser(&mut self.db(), email, password, None).expect("superuser").id
+        manage::create_superuser(&mut portcullis::db::Writer::offline(&mut self.db()), email, password, None)
+            .expect("superuser")
+            .id
     }
 
     pub fn set_active(&self, user_id: i64, active: bool) {
