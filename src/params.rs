@@ -154,6 +154,11 @@ impl FromRequest for Params {
     }
 }
 
+/// The decoded value of `name` in a query string, if it is there and decodes.
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    decode_form(query.as_bytes())?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

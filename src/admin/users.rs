@@ -8,10 +8,9 @@ use super::staff::Staff;
 use super::{audit_admin, flag, numeric_id, Listing};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::routes::users::UserView;
 use crate::state::AppState;
 use crate::store::tokens::revoke;
-use crate::store::users::User;
+use crate::store::users::{User, UserView};
 use crate::store::Page;
 
 #[derive(Deserialize)]

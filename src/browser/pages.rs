@@ -5,8 +5,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use askama::Template;
 
+use super::session::Browser;
 use crate::error::ApiError;
 use crate::respond::no_store;
+use crate::state::AppState;
 
 pub struct ProviderLink {
     pub href: String,
@@ -39,6 +41,37 @@ pub struct Consent<'a> {
 pub struct ErrorPage<'a> {
     pub heading: &'a str,
     pub message: &'a str,
+}
+
+/// The sign-in form for the pending authorization request `query`, with a link to each
+/// provider that can sign the browser in (carrying the same request).
+pub fn sign_in_page(
+    state: &AppState,
+    browser: &Browser,
+    app_name: &str,
+    query: &str,
+    message: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let providers = state
+        .providers
+        .names()
+        .into_iter()
+        .filter_map(|name| {
+            let sign_in = state.providers.get(name)?.redirect_sign_in()?;
+            Some(ProviderLink { href: format!("/auth/login/{name}?{query}"), label: sign_in.label })
+        })
+        .collect();
+    render(
+        if message.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK },
+        &SignIn {
+            app_name,
+            action: &format!("/auth/authorize?{query}"),
+            csrf_token: &browser.csrf_token(&state.secret_key),
+            username: "",
+            message,
+            providers,
+        },
+    )
 }
 
 /// A rendered page with the status and the headers every page carries.

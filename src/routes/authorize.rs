@@ -7,11 +7,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::browser::oauth::{self, Authorization};
-use crate::browser::pages::{self, Consent, ProviderLink, SignIn};
+use crate::browser::pages::{self, sign_in_page, Consent};
 use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
 use crate::error::ApiError;
-use crate::params::{decode_form, Params};
+use crate::params::{decode_form, query_value, Params};
 use crate::state::AppState;
 use crate::store::applications::Application;
 use crate::store::users::User;
@@ -172,39 +172,4 @@ async fn sign_in(
             Ok(response)
         }
     }
-}
-
-/// The sign-in form for the pending authorization request `query`, with a link to each
-/// provider that can sign the browser in (carrying the same request).
-pub fn sign_in_page(
-    state: &AppState,
-    browser: &Browser,
-    app_name: &str,
-    query: &str,
-    message: Option<&str>,
-) -> Result<HttpResponse, ApiError> {
-    let providers = state
-        .providers
-        .names()
-        .into_iter()
-        .filter_map(|name| {
-            let sign_in = state.providers.get(name)?.redirect_sign_in()?;
-            Some(ProviderLink { href: format!("/auth/login/{name}?{query}"), label: sign_in.label })
-        })
-        .collect();
-    pages::render(
-        if message.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK },
-        &SignIn {
-            app_name,
-            action: &format!("/auth/authorize?{query}"),
-            csrf_token: &browser.csrf_token(&state.secret_key),
-            username: "",
-            message,
-            providers,
-        },
-    )
-}
-
-pub fn query_value(query: &str, name: &str) -> Option<String> {
-    decode_form(query.as_bytes())?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }

@@ -13,13 +13,14 @@ use secrecy::SecretString;
 
 use crate::auth::client_ip::client_ip_text;
 use crate::browser::pages;
+use crate::browser::pages::sign_in_page;
 use crate::browser::session::Browser;
 use crate::db;
 use crate::error::ApiError;
+use crate::params::query_value;
 use crate::providers::http::{self, AuthorizeRequest};
 use crate::providers::{Credential, IdentityProvider, Profile};
 use crate::respond::no_store;
-use crate::routes::authorize::{query_value, sign_in_page};
 use crate::social;
 use crate::state::AppState;
 use crate::store::applications::Application;

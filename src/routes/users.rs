@@ -15,38 +15,10 @@ use crate::params::Params;
 use crate::respond::no_store;
 use crate::state::AppState;
 use crate::store::tokens::revoke;
-use crate::store::users::{NewUser, User};
+use crate::store::users::{NewUser, User, UserView};
 use crate::store::Page;
 use crate::throttle;
 use crate::tokens::{Family, Grant, TokenResponse};
-
-/// The public shape of a user.
-#[derive(Serialize)]
-pub struct UserView {
-    pub id: i64,
-    pub email: Option<String>,
-    pub username: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_staff: bool,
-    pub is_active: bool,
-    pub date_joined: i64,
-}
-
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
-        Self {
-            id: u.id,
-            email: u.email.clone(),
-            username: u.username.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            is_staff: u.is_staff,
-            is_active: u.is_active,
-            date_joined: u.date_joined,
-        }
-    }
-}
 
 #[derive(Serialize)]
 struct SocialView {

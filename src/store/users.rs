@@ -39,6 +39,34 @@ pub struct NewUser<'a> {
     pub date_joined: i64,
 }
 
+/// The public shape of a user: what the API shows of one (never the password hash).
+#[derive(serde::Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub email: Option<String>,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_staff: bool,
+    pub is_active: bool,
+    pub date_joined: i64,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            username: u.username.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            is_staff: u.is_staff,
+            is_active: u.is_active,
+            date_joined: u.date_joined,
+        }
+    }
+}
+
 impl User {
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
         on_backend!(conn, |c| users::table.find(id).select(User::as_select()).get_result(c).optional())
