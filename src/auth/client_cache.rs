@@ -21,9 +21,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use diesel::sql_types::{BigInt, Integer, Text};
-use diesel::{QueryableByName, RunQueryDsl};
-
 use super::stamped_clients::StampedClients;
 use crate::config::DatabaseUrl;
 use crate::db::listen::{has_input, ListenError, Listener, Notification};
@@ -229,18 +226,6 @@ fn forget(cache: &ListeningCache, listener: &Listener, changes: &[Notification])
     changes.iter().try_for_each(|change| listener.notify(ACK_CHANNEL, &change.payload))
 }
 
-#[derive(QueryableByName)]
-struct Pid {
-    #[diesel(sql_type = Integer)]
-    pid: i32,
-}
-
-#[derive(QueryableByName)]
-struct TransactionId {
-    #[diesel(sql_type = BigInt)]
-    txid: i64,
-}
-
 /// Runs `change`, a write to applications, in one transaction, and on PostgreSQL
 /// returns only once every server caching applications on this database has
 /// forgotten them (or `ACK_TIMEOUT` passed: such a server is stuck or gone, and has
@@ -256,26 +241,13 @@ pub fn change_applications<T>(
     };
     // Listening before counting: an acknowledgement cannot arrive unheard.
     let acks = Listener::connect(url, ACK_CHANNEL, "portcullis_change");
-    let servers: HashSet<i32> = match (&acks, &mut **conn) {
-        (Ok(_), DbConnection::Pg(pg)) => diesel::sql_query(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
-        )
-        .bind::<Text, _>(CACHE_NAME)
-        .load::<Pid>(pg)?
-        .into_iter()
-        .map(|row| row.pid)
-        .collect(),
-        _ => HashSet::new(),
+    let servers: HashSet<i32> = match &acks {
+        Ok(_) => Application::sessions_named(conn, CACHE_NAME)?.into_iter().collect(),
+        Err(_) => HashSet::new(),
     };
     let (value, txid) = conn.transaction(|conn| {
         let value = change(conn)?;
-        let txid = match &mut **conn {
-            DbConnection::Pg(pg) => {
-                diesel::sql_query("SELECT txid_current() AS txid").get_result::<TransactionId>(pg)?.txid
-            }
-            DbConnection::Sqlite(_) => 0,
-        };
-        Ok::<_, ApiError>((value, txid))
+        Ok::<_, ApiError>((value, Application::transaction_id(conn)?))
     })?;
     let unconfirmed = match acks {
         Ok(mut acks) => await_acknowledgements(&mut acks, servers, &txid.to_string()),

@@ -89,6 +89,34 @@ impl Application {
             .optional())
     }
 
+    /// PostgreSQL: the server processes of the sessions on this database that call
+    /// themselves `application_name` (the servers' cache listeners). None on SQLite.
+    pub fn sessions_named(conn: &mut DbConnection, application_name: &str) -> QueryResult<Vec<i32>> {
+        #[derive(QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        let DbConnection::Pg(pg) = conn else { return Ok(Vec::new()) };
+        let sql =
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1";
+        let rows: Vec<Pid> =
+            diesel::sql_query(sql).bind::<diesel::sql_types::Text, _>(application_name).load(pg)?;
+        Ok(rows.into_iter().map(|row| row.pid).collect())
+    }
+
+    /// PostgreSQL: the id of the transaction under way, which the change notification
+    /// of `applications` carries (migration 3). 0 on SQLite, which sends none.
+    pub fn transaction_id(conn: &mut DbConnection) -> QueryResult<i64> {
+        #[derive(QueryableByName)]
+        struct TransactionId {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            txid: i64,
+        }
+        let DbConnection::Pg(pg) = conn else { return Ok(0) };
+        Ok(diesel::sql_query("SELECT txid_current() AS txid").get_result::<TransactionId>(pg)?.txid)
+    }
+
     pub fn insert(conn: &mut Writer<'_>, new: &NewApplication<'_>) -> QueryResult<Application> {
         diesel::insert_into(applications::table).values(new).execute(&mut **conn)?;
         applications::table
