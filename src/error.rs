@@ -38,7 +38,8 @@ pub enum ApiError {
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
-    MethodNotAllowed,
+    /// The path exists, for the methods `allow` lists (the `Allow` header).
+    MethodNotAllowed { allow: &'static str },
     #[error("too many attempts")]
     RateLimited { retry_after: i64 },
     #[error("request body too large")]
@@ -90,7 +91,7 @@ impl ApiError {
             Self::InvalidToken(_) => "invalid_token",
             Self::Forbidden(_) => "insufficient_scope",
             Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "invalid_request",
+            Self::MethodNotAllowed { .. } => "invalid_request",
             Self::RateLimited { .. } => "slow_down",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
@@ -109,7 +110,7 @@ impl ApiError {
             Self::InvalidClient { description, .. } => description.clone(),
             Self::Validation(_) => "Some fields are invalid.".into(),
             Self::NotFound => "No such resource.".into(),
-            Self::MethodNotAllowed => "This method is not allowed here.".into(),
+            Self::MethodNotAllowed { allow } => format!("This method is not allowed here; use {allow}."),
             Self::RateLimited { retry_after } => {
                 format!("Too many attempts; retry in {retry_after} seconds.")
             }
@@ -126,7 +127,7 @@ impl ResponseError for ApiError {
             Self::InvalidClient { .. } | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -164,6 +165,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
             }
             _ => {}
         }

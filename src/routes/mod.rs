@@ -18,28 +18,38 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/auth")
-            .route("/token", web::post().to(token::token))
+            .service(post("/token", token::token))
             .service(
                 web::resource("/authorize")
                     .route(web::get().to(authorize::show))
                     .route(web::post().to(authorize::submit))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, POST")),
             )
-            .route("/logout", web::post().to(authorize::logout))
-            .route("/revoke-token", web::post().to(revoke::revoke_token))
-            .route("/invalidate-sessions", web::post().to(revoke::invalidate_sessions))
-            .route("/invalidate-refresh-tokens", web::post().to(revoke::invalidate_refresh_tokens))
-            .route("/convert-token", web::post().to(token::convert_token))
-            .route("/disconnect-backend", web::post().to(disconnect::disconnect_backend))
-            .route("/introspect", web::post().to(introspect::introspect))
-            .route("/register", web::post().to(users::register))
-            .route("/password", web::post().to(users::change_password))
-            .route("/users", web::get().to(users::list))
+            .service(post("/logout", authorize::logout))
+            .service(post("/revoke-token", revoke::revoke_token))
+            .service(post("/invalidate-sessions", revoke::invalidate_sessions))
+            .service(post("/invalidate-refresh-tokens", revoke::invalidate_refresh_tokens))
+            .service(post("/convert-token", token::convert_token))
+            .service(post("/disconnect-backend", disconnect::disconnect_backend))
+            .service(post("/introspect", introspect::introspect))
+            .service(post("/register", users::register))
+            .service(post("/password", users::change_password))
+            .service(
+                web::resource("/users").route(web::get().to(users::list)).default_service(not_allowed("GET")),
+            )
             .service(me("/user"))
             .service(me("/me"))
             // Patterns with a parameter are matched by regex: after the plain paths.
-            .route("/login/{backend}", web::get().to(provider_login::start))
-            .route("/complete/{backend}", web::get().to(provider_login::complete)),
+            .service(
+                web::resource("/login/{backend}")
+                    .route(web::get().to(provider_login::start))
+                    .default_service(not_allowed("GET")),
+            )
+            .service(
+                web::resource("/complete/{backend}")
+                    .route(web::get().to(provider_login::complete))
+                    .default_service(not_allowed("GET")),
+            ),
     )
     .route("/.well-known/oauth-authorization-server", get_or_head().to(discovery::metadata))
     .route("/.well-known/openid-configuration", get_or_head().to(discovery::metadata))
@@ -61,13 +71,24 @@ fn me(path: &str) -> actix_web::Resource {
     web::resource(path)
         .route(web::get().to(users::me))
         .route(web::patch().to(users::update_me))
-        .default_service(web::to(method_not_allowed))
+        .default_service(not_allowed("GET, PATCH"))
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// A path that takes POST alone; any other method is 405 with `Allow: POST`.
+fn post<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path).route(web::post().to(handler)).default_service(not_allowed("POST"))
+}
+
+/// 405 with the methods the path does take (RFC 9110 §15.5.6).
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
 }

@@ -100,6 +100,26 @@ both_backends! {
         }
     }
 
+    async fn a_wrong_method_on_a_known_path_is_405_with_allow(backend) {
+        let app = spawn_app(backend).await;
+        let cases = [
+            (reqwest::Method::GET, "/auth/token", "POST"),
+            (reqwest::Method::PUT, "/auth/revoke-token", "POST"),
+            (reqwest::Method::GET, "/auth/convert-token", "POST"),
+            (reqwest::Method::POST, "/auth/users", "GET"),
+            (reqwest::Method::DELETE, "/auth/user", "GET, PATCH"),
+            (reqwest::Method::PUT, "/auth/authorize", "GET, POST"),
+        ];
+        for (method, path, allow) in cases {
+            let response = app.http.request(method.clone(), app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 405, "{method} {path}");
+            assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_request", "{method} {path}");
+            assert!(body["error_description"].as_str().unwrap().contains(allow), "{method} {path}");
+        }
+    }
+
     async fn unknown_paths_and_wrong_methods_answer_json(backend) {
         let app = spawn_app(backend).await;
         for path in ["/no/such/thing", "/admin/assets/missing.js"] {
