@@ -391,11 +391,39 @@ pub fn authorize(
     match outcome {
         Err(FlowError::Silent) => Ok(Authorization::Refused),
         Err(FlowError::Primitive) => Err(ApiError::internal("authorization flow failed")),
-        Ok(FlowResponse { location: Some(url), .. }) => Ok(Authorization::Redirect(url)),
+        Ok(FlowResponse { location: Some(url), .. }) => {
+            Ok(Authorization::Redirect(described(url, &pairs, app)))
+        }
         Ok(FlowResponse { ask: Some(Ask::SignIn), .. }) => Ok(Authorization::SignIn),
         Ok(FlowResponse { ask: Some(Ask::Consent(scope)), .. }) => Ok(Authorization::Consent { scope }),
         Ok(FlowResponse { .. }) => Err(ApiError::internal("authorization flow gave no answer")),
     }
+}
+
+/// oxide-auth redirects an error with its code alone; a developer reading the
+/// redirect should also learn what to fix (RFC 6749 §4.1.2.1 `error_description`).
+fn described(mut url: Url, pairs: &[(String, String)], app: Option<&Application>) -> Url {
+    let error = url.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.into_owned());
+    let Some(error) = error else { return url };
+    if url.query_pairs().any(|(k, _)| k == "error_description") {
+        return url;
+    }
+    let sent = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let description = match error.as_str() {
+        "invalid_request" => match (sent("code_challenge"), sent("code_challenge_method")) {
+            (None, _) if app.is_none_or(|a| a.client_type() == ClientType::Public) => {
+                "This client must send a PKCE code_challenge (code_challenge_method=S256)."
+            }
+            (Some(_), method) if method != Some("S256") => "Only code_challenge_method=S256 is supported.",
+            _ => "The authorization request is missing a parameter or has one that is not valid.",
+        },
+        "access_denied" => "The user denied the request.",
+        "invalid_scope" => "The requested scope is unknown or not allowed.",
+        "unsupported_response_type" => "Only response_type=code is supported.",
+        _ => "The authorization request was refused.",
+    };
+    url.query_pairs_mut().append_pair("error_description", description);
+    url
 }
 
 /// An application registered without the authorization_code grant: oxide-auth has no

@@ -317,10 +317,12 @@ both_backends! {
         let params = page.redirect_params(REDIRECT);
         assert_eq!(param(&params, "error"), Some("invalid_request"));
         assert_eq!(param(&params, "code"), None);
+        assert!(param(&params, "error_description").is_some_and(|d| d.contains("code_challenge")), "{params:?}");
 
         let plain = format!("{}&code_challenge=abc&code_challenge_method=plain", authorize_path(&client, REDIRECT, None));
         let params = visitor.get(&plain).await.redirect_params(REDIRECT);
         assert_eq!(param(&params, "error"), Some("invalid_request"), "only S256 is accepted");
+        assert!(param(&params, "error_description").is_some_and(|d| d.contains("S256")), "{params:?}");
     }
 
     async fn an_application_without_the_grant_gets_unauthorized_client(backend) {
