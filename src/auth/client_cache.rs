@@ -49,7 +49,7 @@ const FRESH: Duration = Duration::from_secs(3);
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where applications are kept in memory: the strategy the backend allows.
-pub enum ClientCache {
+pub(super) enum ClientCache {
     /// PostgreSQL: entries trusted while the listener hears every change.
     Listening(Arc<ListeningCache>),
     /// SQLite: entries that only admit, confirmed by the write that relies on them.
@@ -58,7 +58,7 @@ pub enum ClientCache {
 
 impl ClientCache {
     /// A cache that listens for changes on PostgreSQL; stamped entries on SQLite.
-    pub fn start(url: &DatabaseUrl) -> Self {
+    pub(super) fn start(url: &DatabaseUrl) -> Self {
         match url {
             DatabaseUrl::Postgres(url) => ClientCache::Listening(ListeningCache::start(url)),
             DatabaseUrl::Sqlite(_) => ClientCache::Stamped(StampedClients::default()),
@@ -67,7 +67,7 @@ impl ClientCache {
 }
 
 #[derive(Default)]
-pub struct ListeningCache {
+pub(super) struct ListeningCache {
     inner: Mutex<Inner>,
 }
 
@@ -101,7 +101,7 @@ impl ListeningCache {
     }
 
     /// The application named `client_id`, from memory when the cache is live.
-    pub fn find(
+    pub(super) fn find(
         &self,
         conn: &mut DbConnection,
         client_id: &str,
@@ -127,7 +127,7 @@ impl ListeningCache {
     }
 
     /// The application from memory alone, when the cache is live and holds it.
-    pub fn peek(&self, client_id: &str) -> Option<Arc<Application>> {
+    pub(super) fn peek(&self, client_id: &str) -> Option<Arc<Application>> {
         let inner = self.lock();
         let socket = inner.live.as_ref()?;
         if inner.heard_from?.elapsed() >= FRESH {

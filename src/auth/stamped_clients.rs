@@ -21,19 +21,19 @@ use crate::store::applications::Application;
 const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Clone)]
-pub struct Stamped {
+pub(super) struct Stamped {
     pub app: Arc<Application>,
     pub stamp: i64,
 }
 
 /// What `load` read: the application, if any, and the stamp to confirm it against.
-pub struct Loaded {
+pub(super) struct Loaded {
     pub app: Option<Arc<Application>>,
     pub stamp: Option<i64>,
 }
 
 #[derive(Default)]
-pub struct StampedClients {
+pub(super) struct StampedClients {
     inner: Mutex<Inner>,
 }
 
@@ -46,7 +46,7 @@ struct Inner {
 
 impl StampedClients {
     /// The entry for `client_id`, if it was read at the stamp read last.
-    pub fn get(&self, client_id: &str) -> Option<Stamped> {
+    pub(super) fn get(&self, client_id: &str) -> Option<Stamped> {
         let inner = self.lock();
         let entry = inner.entries.get(client_id)?;
         (Some(entry.stamp) == inner.current).then(|| entry.clone())
@@ -55,7 +55,7 @@ impl StampedClients {
     /// Reads the application and keeps it. The stamp is read first: whatever change
     /// lands between the two reads, the row is at least as new as its stamp, and a
     /// stamp that changed fails its confirmation.
-    pub fn load(&self, conn: &mut DbConnection, client_id: &str) -> QueryResult<Loaded> {
+    pub(super) fn load(&self, conn: &mut DbConnection, client_id: &str) -> QueryResult<Loaded> {
         let stamp = Application::changes_stamp(conn)?;
         let app = Application::find_by_client_id(conn, client_id)?.map(Arc::new);
         if let (Some(app), Some(stamp)) = (&app, stamp) {
@@ -71,7 +71,7 @@ impl StampedClients {
 
     /// Whether `applications` is unchanged since `stamp`. Read in the caller's write
     /// transaction, no change can land between this answer and the caller's write.
-    pub fn unchanged_since(&self, conn: &mut DbConnection, stamp: Option<i64>) -> QueryResult<bool> {
+    pub(super) fn unchanged_since(&self, conn: &mut DbConnection, stamp: Option<i64>) -> QueryResult<bool> {
         let now = Application::changes_stamp(conn)?;
         if let Some(now) = now {
             observe(&mut self.lock(), now);

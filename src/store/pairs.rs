@@ -66,7 +66,7 @@ pub(super) fn insert_records(
 }
 
 /// `access`, pointing at the refresh record the statement's `child` CTE inserts.
-pub(super) fn child_access<'a>(access: &NewAccess<'a>) -> AccessRow<'a> {
+fn child_access<'a>(access: &NewAccess<'a>) -> AccessRow<'a> {
     AccessRow { refresh_token_id: Source::Column("child.id"), ..AccessRow::from(access) }
 }
 
