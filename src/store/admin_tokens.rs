@@ -44,9 +44,14 @@ pub fn live(conn: &mut DbConnection, filter: &TokenFilter, page: Page) -> QueryR
         query
     };
     let access = || {
+        // An access token whose refresh token was rotated is revoked (`AccessRecord`).
         let mut query = access_tokens::table
             .inner_join(applications::table)
+            .left_join(
+                refresh_tokens::table.on(refresh_tokens::id.nullable().eq(access_tokens::refresh_token_id)),
+            )
             .filter(access_tokens::revoked_at.is_null())
+            .filter(refresh_tokens::used_at.is_null())
             .filter(access_tokens::expires_at.gt(filter.now))
             .into_boxed();
         if let Some(user_id) = filter.user_id {

@@ -44,6 +44,15 @@ pub struct NewRefresh<'a> {
     pub expires_at: i64,
 }
 
+diesel::define_sql_function! {
+    fn coalesce(first: Nullable<BigInt>, second: Nullable<BigInt>) -> Nullable<BigInt>;
+}
+
+/// `revoked_at` is when the token stopped being usable: its own revocation, or the
+/// rotation of the refresh token issued with it (django-oauth-toolkit's behaviour).
+/// Deciding this when the record is read, rather than writing each rotated access
+/// record, keeps a rotation at the writes it had; every query that selects a record
+/// must join its refresh token (`with_refresh`), which the select expression enforces.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = access_tokens)]
 pub struct AccessRecord {
@@ -56,7 +65,19 @@ pub struct AccessRecord {
     pub scope: String,
     pub created_at: i64,
     pub expires_at: i64,
+    #[diesel(select_expression = coalesce(access_tokens::revoked_at, refresh_tokens::used_at.nullable()))]
+    #[diesel(select_expression_type = coalesce<access_tokens::revoked_at, diesel::dsl::Nullable<refresh_tokens::used_at>>)]
     pub revoked_at: Option<i64>,
+}
+
+/// The refresh token an access record was issued with, joined for `AccessRecord`'s
+/// `revoked_at`.
+macro_rules! with_refresh {
+    ($query:expr) => {
+        $query.left_join(
+            refresh_tokens::table.on(refresh_tokens::id.nullable().eq(access_tokens::refresh_token_id)),
+        )
+    };
 }
 
 #[derive(Debug, Insertable)]
@@ -276,11 +297,15 @@ impl<Conn> RunQueryDsl<Conn> for ClaimStatement {}
 
 impl AccessRecord {
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<AccessRecord>> {
-        access_tokens::table.find(id).select(AccessRecord::as_select()).get_result(conn).optional()
+        on_backend!(conn, |c| with_refresh!(access_tokens::table)
+            .filter(access_tokens::id.eq(id))
+            .select(AccessRecord::as_select())
+            .get_result(c)
+            .optional())
     }
 
     pub fn find_by_jti(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<AccessRecord>> {
-        on_backend!(conn, |c| access_tokens::table
+        on_backend!(conn, |c| with_refresh!(access_tokens::table)
             .filter(access_tokens::jti.eq(jti))
             .select(AccessRecord::as_select())
             .get_result(c)
@@ -292,7 +317,7 @@ impl AccessRecord {
         conn: &mut DbConnection,
         jti: &str,
     ) -> QueryResult<Option<(AccessRecord, Option<User>)>> {
-        on_backend!(conn, |c| access_tokens::table
+        on_backend!(conn, |c| with_refresh!(access_tokens::table)
             .left_join(users::table.on(users::id.nullable().eq(access_tokens::user_id)))
             .filter(access_tokens::jti.eq(jti))
             .select((AccessRecord::as_select(), Option::<User>::as_select()))
@@ -308,7 +333,7 @@ impl AccessRecord {
         jti: &str,
     ) -> QueryResult<Option<(AccessRecord, Option<User>, Vec<SocialAccount>)>> {
         let rows: Vec<(AccessRecord, Option<User>, Option<SocialAccount>)> = on_backend!(conn, |c| {
-            access_tokens::table
+            with_refresh!(access_tokens::table)
                 .left_join(users::table.on(users::id.nullable().eq(access_tokens::user_id)))
                 .left_join(
                     social_accounts::table.on(social_accounts::user_id.nullable().eq(access_tokens::user_id)),
@@ -330,16 +355,6 @@ impl AccessRecord {
 
     pub fn insert(conn: &mut Writer<'_>, new: &NewAccess<'_>) -> QueryResult<usize> {
         on_backend!(&mut **conn, |c| diesel::insert_into(access_tokens::table).values(new).execute(c))
-    }
-
-    /// True when the token is recorded and not revoked.
-    pub fn is_live(conn: &mut DbConnection, jti: &str) -> QueryResult<bool> {
-        diesel::select(diesel::dsl::exists(
-            access_tokens::table
-                .filter(access_tokens::jti.eq(jti))
-                .filter(access_tokens::revoked_at.is_null()),
-        ))
-        .get_result(conn)
     }
 }
 

@@ -274,6 +274,21 @@ both_backends! {
         }
     }
 
+    async fn a_refreshed_sign_in_lists_only_its_newest_pair(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let client = app.confidential_client();
+        let id = app.create_user("holder@example.com", PASSWORD).await;
+        let first = app.sign_in(&client, "holder@example.com").await;
+        let second = app.token(&client).refresh(&text(&first, "refresh_token")).ok().await;
+
+        let listing = json_of(call(&app, Method::GET, &format!("/admin/api/tokens?user={id}"), &token, None).await, 200).await;
+        assert_eq!(listing["total"], 2, "the rotated refresh token and its access token are not live: {listing}");
+        let kinds: Vec<String> = listing["items"].as_array().unwrap().iter().map(|t| text(t, "id")).collect();
+        assert!(kinds[0].starts_with("refresh-") && kinds[1].starts_with("access-"), "{kinds:?}");
+        assert_eq!(app.user_status(&text(&second, "access_token")).await, 200);
+    }
+
     async fn social_links_are_listed_without_secrets_and_unlinked(backend) {
         let app = spawn_app(backend).await;
         let token = staff_token(&app).await;

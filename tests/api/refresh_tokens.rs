@@ -30,6 +30,32 @@ both_backends! {
         assert_eq!(third.status(), 200);
     }
 
+    async fn a_refresh_revokes_the_access_token_issued_with_the_old_refresh_token(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("ada@example.com", PASSWORD).await;
+        let first = app.sign_in(&client, "ada@example.com").await;
+        let other = app.sign_in(&client, "ada@example.com").await;
+        let old_access = text(&first, "access_token");
+        assert_eq!(app.user_status(&old_access).await, 200);
+
+        let second = app.token(&client).refresh(&text(&first, "refresh_token")).ok().await;
+
+        let refused = app.get_user(&old_access).await;
+        let body = assert_oauth_error(refused, 401, "invalid_token").await;
+        assert!(text(&body, "error_description").contains("revoked"), "{body}");
+        assert_eq!(app.introspect(&client, &old_access).await["active"], false);
+        let new_access = text(&second, "access_token");
+        assert_eq!(app.user_status(&new_access).await, 200);
+        assert_eq!(app.introspect(&client, &new_access).await["active"], true);
+        // Another sign-in of the same user keeps its access token.
+        assert_eq!(app.user_status(&text(&other, "access_token")).await, 200);
+        // The next rotation moves the revocation along the family.
+        let third = app.token(&client).refresh(&text(&second, "refresh_token")).ok().await;
+        assert_eq!(app.user_status(&new_access).await, 401);
+        assert_eq!(app.user_status(&text(&third, "access_token")).await, 200);
+    }
+
     async fn refresh_tokens_are_stored_by_selector_and_hash_and_older_keys_still_rotate(backend) {
         use portcullis::tokens::random::sha256_hex;
         let app = spawn_app(backend).await;
