@@ -88,7 +88,8 @@ where
     web::resource(path).route(web::post().to(handler)).default_service(not_allowed("POST"))
 }
 
-/// 405 with the methods the path does take (RFC 9110 §15.5.6).
-fn not_allowed(allow: &'static str) -> actix_web::Route {
+/// 405 with the methods the path does take (RFC 9110 §15.5.6); the admin API's
+/// resources answer with it too.
+pub fn not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move || async move { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
 }
