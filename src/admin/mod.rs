@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::Writer;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::routes::not_allowed;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::Page;
 use staff::Staff;
@@ -23,20 +24,32 @@ use staff::Staff;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/api")
-            .route("/applications", web::get().to(applications::list))
-            .route("/applications", web::post().to(applications::create))
-            .route("/applications/{client_id}", web::get().to(applications::show))
-            .route("/applications/{client_id}", web::patch().to(applications::update))
-            .route("/applications/{client_id}", web::delete().to(applications::delete))
-            .route("/applications/{client_id}/rotate-secret", web::post().to(applications::rotate_secret))
-            .route("/users", web::get().to(users::list))
-            .route("/users/{id}", web::patch().to(users::update))
-            .route("/tokens", web::get().to(tokens::list))
-            .route("/tokens/{id}", web::delete().to(tokens::revoke))
-            .route("/social", web::get().to(social::list))
-            .route("/social/{id}", web::delete().to(social::unlink))
-            .route("/audit", web::get().to(audit_log::list))
-            .route("/stats", web::get().to(stats::show)),
+            .service(
+                web::resource("/applications")
+                    .route(web::get().to(applications::list))
+                    .route(web::post().to(applications::create))
+                    .default_service(not_allowed("GET, POST")),
+            )
+            .service(
+                web::resource("/applications/{client_id}")
+                    .route(web::get().to(applications::show))
+                    .route(web::patch().to(applications::update))
+                    .route(web::delete().to(applications::delete))
+                    .default_service(not_allowed("GET, PATCH, DELETE")),
+            )
+            .service(
+                web::resource("/applications/{client_id}/rotate-secret")
+                    .route(web::post().to(applications::rotate_secret))
+                    .default_service(not_allowed("POST")),
+            )
+            .service(one("/users", web::get().to(users::list), "GET"))
+            .service(one("/users/{id}", web::patch().to(users::update), "PATCH"))
+            .service(one("/tokens", web::get().to(tokens::list), "GET"))
+            .service(one("/tokens/{id}", web::delete().to(tokens::revoke), "DELETE"))
+            .service(one("/social", web::get().to(social::list), "GET"))
+            .service(one("/social/{id}", web::delete().to(social::unlink), "DELETE"))
+            .service(one("/audit", web::get().to(audit_log::list), "GET"))
+            .service(one("/stats", web::get().to(stats::show), "GET")),
     );
     cfg.service(
         web::scope("/admin")
@@ -47,6 +60,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/logout", web::post().to(console::logout))
             .route("/assets/{file}", web::get().to(console::asset)),
     );
+}
+
+/// A path that takes one method; any other is 405 with `Allow: <allow>`.
+fn one(path: &str, route: actix_web::Route, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).route(route).default_service(not_allowed(allow))
 }
 
 /// `{"items": [...], "total": N}`, every listing's shape.

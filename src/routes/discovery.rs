@@ -1,4 +1,4 @@
-//! Discovery documents (RFC 8414) and the published key set.
+//! Discovery documents (RFC 8414), the published key set, and the API description.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -35,4 +35,12 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     // Short caching: a rotated-in key must reach resource servers well before it signs
     // most tokens, and they refetch on an unknown kid anyway.
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(state.keys.jwks())
+}
+
+/// `docs/openapi.json`, compiled in: the document served is the one in the repository,
+/// byte for byte, and `tests/api/openapi.rs` holds it and the routes to each other.
+const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type(header::ContentType::json()).body(OPENAPI)
 }

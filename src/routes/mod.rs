@@ -51,18 +51,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(not_allowed("GET")),
             ),
     )
-    .route("/.well-known/oauth-authorization-server", get_or_head().to(discovery::metadata))
-    .route("/.well-known/openid-configuration", get_or_head().to(discovery::metadata))
-    .route("/.well-known/jwks.json", get_or_head().to(discovery::jwks))
-    .route("/healthz", get_or_head().to(health::healthz))
-    .route("/readyz", get_or_head().to(health::readyz))
-    .route("/metrics", get_or_head().to(health::metrics));
+    .service(get_or_head("/.well-known/oauth-authorization-server", discovery::metadata))
+    .service(get_or_head("/.well-known/openid-configuration", discovery::metadata))
+    .service(get_or_head("/.well-known/jwks.json", discovery::jwks))
+    .service(get_or_head("/openapi.json", discovery::openapi))
+    .service(get_or_head("/healthz", health::healthz))
+    .service(get_or_head("/readyz", health::readyz))
+    .service(get_or_head("/metrics", health::metrics));
 }
 
-/// Probes and monitors often send HEAD where a browser sends GET; actix answers HEAD
-/// without the body.
-fn get_or_head() -> actix_web::Route {
-    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+/// A document for GET and HEAD: probes and monitors often send HEAD where a browser
+/// sends GET, and actix answers HEAD without the body. Other methods: 405.
+fn get_or_head<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let get_or_head = actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head());
+    web::resource(path)
+        .route(web::route().guard(get_or_head).to(handler))
+        .default_service(not_allowed("GET, HEAD"))
 }
 
 /// `/auth/user` and its alias: one plain path each, as a resource with two paths is
@@ -88,7 +97,8 @@ where
     web::resource(path).route(web::post().to(handler)).default_service(not_allowed("POST"))
 }
 
-/// 405 with the methods the path does take (RFC 9110 §15.5.6).
-fn not_allowed(allow: &'static str) -> actix_web::Route {
+/// 405 with the methods the path does take (RFC 9110 §15.5.6); the admin API's
+/// resources answer with it too.
+pub fn not_allowed(allow: &'static str) -> actix_web::Route {
     web::to(move || async move { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
 }

@@ -10,6 +10,7 @@ mod brute_force;
 mod command_line;
 
 mod lifecycle;
+mod openapi;
 mod operations;
 
 mod browser;
