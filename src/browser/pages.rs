@@ -31,7 +31,8 @@ pub struct SignIn<'a> {
 pub struct Consent<'a> {
     pub app_name: &'a str,
     pub user_name: &'a str,
-    pub scopes: Vec<&'a str>,
+    /// `(name, what it allows)`: the words for the person, the name for the curious.
+    pub scopes: Vec<(&'static str, &'static str)>,
     pub action: &'a str,
     pub csrf_token: &'a str,
 }

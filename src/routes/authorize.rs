@@ -139,7 +139,7 @@ fn respond(
                 &Consent {
                     app_name,
                     user_name,
-                    scopes: scope.split_whitespace().collect(),
+                    scopes: scope.described(),
                     action: &action,
                     csrf_token: &csrf_token,
                 },

@@ -293,6 +293,25 @@ both_backends! {
         assert!(visitor.get(&authorize).await.is_sign_in(), "signed out");
     }
 
+    async fn the_consent_page_says_in_words_what_each_scope_allows(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (_, challenge) = pkce();
+        let mut visitor = Visitor::new(&app);
+        let consent = visitor.sign_in(&authorize_path(&client, REDIRECT, Some(&challenge)), EMAIL, PASSWORD).await;
+        assert!(consent.is_consent(), "{}", consent.body);
+        let described = portcullis::domain::Scope::parse("read write").unwrap().described();
+        assert_eq!(described.len(), 2);
+        for (name, words) in described {
+            // The words for the person, the name kept for the curious.
+            let item = format!(r#"<li title="scope: {name}">{words}</li>"#);
+            assert!(consent.body.contains(&item), "no {item} in {}", consent.body);
+            assert!(!consent.body.contains(&format!("<li>{name}</li>")), "{}", consent.body);
+        }
+        assert!(!consent.body.contains("scope: admin"), "not asked for");
+    }
+
     async fn an_unregistered_redirect_uri_or_unknown_client_never_redirects(backend) {
         let app = spawn_app(backend).await;
         let client = public_client(&app);
