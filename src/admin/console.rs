@@ -6,7 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::staff::session_user;
-use crate::browser::pages::{self, SignIn};
+use crate::browser::pages::{self, Retry, SignIn};
 use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
 use crate::error::ApiError;
@@ -63,15 +63,19 @@ pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
         .body(body))
 }
 
-fn login_page(state: &AppState, browser: &Browser, message: Option<&str>) -> Result<HttpResponse, ApiError> {
+fn login_page(
+    state: &AppState,
+    browser: &Browser,
+    retry: Option<Retry<'_>>,
+) -> Result<HttpResponse, ApiError> {
     let mut response = pages::render(
         StatusCode::OK,
         &SignIn {
             app_name: "the Portcullis admin console",
             action: "/admin/login",
             csrf_token: &browser.csrf_token(&state.secret_key),
-            username: "",
-            message,
+            username: retry.map_or("", |r| r.username),
+            message: retry.map(|r| r.message),
             providers: Vec::new(),
         },
     )?;
@@ -93,7 +97,7 @@ pub async fn login(
     let Some(browser) = Browser::from_form(&req, &state, &params) else { return pages::expired_form() };
     let login = params.get("username").unwrap_or_default().trim().to_owned();
     let password = params.get("password").unwrap_or_default().to_owned();
-    match check_password(&req, &state, login, password).await? {
+    match check_password(&req, &state, login.clone(), password).await? {
         PasswordSignIn::SignedIn(signed_in) => {
             let mut response = redirect("/admin/");
             response
@@ -102,7 +106,8 @@ pub async fn login(
             Ok(response)
         }
         refused => {
-            let mut response = login_page(&state, &browser, Some(&refused.message()))?;
+            let retry = Retry { message: &refused.message(), username: &login };
+            let mut response = login_page(&state, &browser, Some(retry))?;
             refused.mark(&mut response);
             Ok(response)
         }
