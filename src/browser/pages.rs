@@ -37,6 +37,15 @@ pub struct Consent<'a> {
     pub csrf_token: &'a str,
 }
 
+/// The admin console's answer to a signed-in user who is not staff: who they are, and a
+/// way to sign out and in as someone else (the console's own CSRF-checked sign-out).
+#[derive(Template)]
+#[template(path = "staff_only.html")]
+pub struct StaffOnly<'a> {
+    pub user_name: &'a str,
+    pub csrf_token: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {

@@ -377,6 +377,45 @@ both_backends! {
         assert!(console.body.contains("Staff only") && !console.body.contains("app.js"));
         assert_eq!(visitor.get("/admin/api/users").await.status, 403);
     }
+
+    async fn a_user_who_is_not_staff_can_sign_in_as_someone_else(backend) {
+        let app = spawn_app(backend).await;
+        app.create_staff(STAFF, PASSWORD);
+        app.create_user("member@example.com", PASSWORD).await;
+        let mut visitor = Visitor::new(&app);
+        let form = visitor.get("/admin/login").await;
+        visitor
+            .post("/admin/login", &[("csrf_token", &form.csrf()), ("username", "member@example.com"), ("password", PASSWORD)])
+            .await;
+
+        // Back at the sign-in page, or refused by the console: told who is signed in,
+        // and offered the console's sign-out instead of a dead end.
+        for (path, status) in [("/admin/login", 200), ("/admin/", 403)] {
+            let page = visitor.get(path).await;
+            assert_eq!(page.status, status, "{path}: {}", page.body);
+            assert!(page.body.contains("<strong>member@example.com</strong>"), "{path}: {}", page.body);
+            assert!(page.body.contains(r#"action="/admin/logout""#), "{path}: {}", page.body);
+            assert!(page.body.contains("Sign in as someone else"), "{path}");
+        }
+        let switch = visitor.get("/admin/login").await;
+
+        // Without the page's CSRF token nothing ends.
+        assert_eq!(visitor.post("/admin/logout", &[]).await.status, 403);
+        assert!(visitor.get("/admin/login").await.body.contains("member@example.com"), "still signed in");
+
+        let out = visitor.post("/admin/logout", &[("csrf_token", &switch.csrf())]).await;
+        assert_eq!((out.status, out.location.as_deref()), (303, Some("/admin/login")));
+        let form = visitor.get("/admin/login").await;
+        assert!(form.is_sign_in() && !form.body.contains("member@example.com"), "{}", form.body);
+        let staff = visitor
+            .post("/admin/login", &[("csrf_token", &form.csrf()), ("username", STAFF), ("password", PASSWORD)])
+            .await;
+        assert_eq!(staff.location.as_deref(), Some("/admin/"));
+        assert_eq!(visitor.get("/admin/").await.status, 200);
+        // Staff already signed in skip the form.
+        let again = visitor.get("/admin/login").await;
+        assert_eq!((again.status, again.location.as_deref()), (303, Some("/admin/")));
+    }
 }
 
 const UNCONFIRMED: &str = "portcullis-unconfirmed-servers";
