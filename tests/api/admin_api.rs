@@ -416,6 +416,41 @@ both_backends! {
         let again = visitor.get("/admin/login").await;
         assert_eq!((again.status, again.location.as_deref()), (303, Some("/admin/")));
     }
+
+    async fn token_and_audit_listings_carry_the_users_emails(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let client = app.confidential_client();
+        let id = app.create_user("holder@example.com", PASSWORD).await;
+        app.sign_in(&client, "holder@example.com").await;
+        app.token(&client).client_credentials().ok().await;
+
+        let path = format!("/admin/api/tokens?client_id={}", client.id);
+        let listing = json_of(call(&app, Method::GET, &path, &token, None).await, 200).await;
+        assert_eq!(listing["total"], 3, "{listing}");
+        let items = listing["items"].as_array().unwrap();
+        let of_holder: Vec<&Value> = items.iter().filter(|t| t["user_id"] == id).collect();
+        assert_eq!(of_holder.len(), 2, "a refresh and an access token: {listing}");
+        assert!(of_holder.iter().all(|t| t["user_email"] == "holder@example.com"), "{listing}");
+        // The client's own token has no user, and is still listed.
+        let own = items.iter().find(|t| t["user_id"].is_null()).expect("the client_credentials token");
+        assert!(own["user_email"].is_null(), "{own}");
+
+        let patch = format!("/admin/api/users/{id}");
+        json_of(call(&app, Method::PATCH, &patch, &token, Some(json!({ "is_active": false }))).await, 200).await;
+        let audit = json_of(call(&app, Method::GET, "/admin/api/audit", &token, None).await, 200).await;
+        let events = audit["items"].as_array().unwrap();
+        let find = |action: &str| {
+            events.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("no {action} in {audit}"))
+        };
+        let deactivated = find("user.deactivate");
+        assert_eq!(deactivated["actor_email"], STAFF, "{deactivated}");
+        assert_eq!((deactivated["target_id"].clone(), deactivated["target_email"].clone()), (json!(id.to_string()), json!("holder@example.com")));
+        let sign_in = events.iter().find(|e| e["action"] == "login.password" && e["actor_user_id"] == id).expect("the holder's sign-in");
+        assert_eq!(sign_in["actor_email"], "holder@example.com", "{sign_in}");
+        assert!(sign_in["target_email"].is_null(), "an application is no user: {sign_in}");
+        assert_eq!(sign_in["target_id"], json!(client.id));
+    }
 }
 
 const UNCONFIRMED: &str = "portcullis-unconfirmed-servers";
