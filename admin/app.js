@@ -48,6 +48,13 @@ function when(seconds) {
   return seconds ? new Date(seconds * 1000).toLocaleString() : "";
 }
 
+// A user as a person reads them: the email (the id on hover), or the id when there is
+// no email; null when there is no user.
+function person(email, id) {
+  if (id == null) return null;
+  return h("span", { class: "person", title: `user ${id}` }, email || `user ${id}`);
+}
+
 function confirmAction(text) {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent = text;
@@ -254,7 +261,7 @@ async function tokens(params) {
     location.hash = `#/tokens?user=${data.get("user")}&client_id=${encodeURIComponent(data.get("client_id"))}`;
   });
   const rows = listing.items.map((token) => [
-    token.kind === "refresh" ? "sign-in (refresh)" : "access", token.user_id ?? "client", h("code", {}, token.client_id),
+    token.kind === "refresh" ? "sign-in (refresh)" : "access", person(token.user_email, token.user_id) ?? "client", h("code", {}, token.client_id),
     token.scope, when(token.created_at), when(token.expires_at),
     h("button", { class: "danger", "data-token": token.id, onclick: () => act(async () => {
       const what = token.kind === "refresh" ? "this sign-in (its refresh and access tokens)" : "this access token";
@@ -287,8 +294,9 @@ async function social(params) {
 async function audit(params) {
   const page = Number(params.get("page") || 1);
   const listing = await api("GET", `/audit?page=${page}&per_page=50`);
-  const rows = listing.items.map((e) => [when(e.created_at), e.actor_user_id ?? "", e.action,
-    `${e.target_type} ${e.target_id}`, e.ip || "", e.detail]);
+  const rows = listing.items.map((e) => [when(e.created_at), person(e.actor_email, e.actor_user_id), e.action,
+    e.target_type === "user" ? person(e.target_email, e.target_id) : `${e.target_type} ${e.target_id}`,
+    e.ip || "", e.detail]);
   show(h("h1", {}, "Audit log"),
     table(["When", "Who", "Action", "Object", "From", "Detail"], rows),
     pager(listing, page, 50, (p) => { location.hash = `#/audit?page=${p}`; }));

@@ -53,12 +53,22 @@ impl Params {
             return Ok(Self::default());
         }
         let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if mime == "application/json"
-            || mime.ends_with("+json")
-            || (mime.is_empty() && body.first() == Some(&b'{'))
-        {
+        if mime == "application/json" || mime.ends_with("+json") {
             return Self::parse_json(body);
         }
+        // JSON under another type (none, `text/plain` from a bare `fetch`, curl's form
+        // default) would otherwise be read as one odd form key, and the client told that
+        // `grant_type` is missing. It is not read as JSON either: `text/plain` and forms
+        // are the types a cross-site page may post without a CORS preflight.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            let sent =
+                if mime.is_empty() { "no Content-Type".to_owned() } else { format!("Content-Type {mime}") };
+            return Err(ApiError::invalid_request(format!(
+                "The body looks like JSON but was sent with {sent}: send it with \
+                 Content-Type: application/json (or send a form as application/x-www-form-urlencoded)."
+            )));
+        }
+        // Form bodies without a Content-Type are read as forms, as they always were.
         if mime.is_empty() || mime == "application/x-www-form-urlencoded" || mime == "text/plain" {
             let pairs = decode_form(body)
                 .ok_or_else(|| ApiError::invalid_request("The form body is not UTF-8 once decoded."))?;
@@ -200,6 +210,23 @@ mod tests {
         assert!(Params::parse("", b"password=%ff%ff").is_err());
         assert!(Params::parse("", b"password=ok&%fe=1").is_err());
         assert!(Params::parse("", b"password=\xff").is_err());
+    }
+
+    #[test]
+    fn json_without_a_json_content_type_is_refused_by_name() {
+        let json = br#" {"grant_type":"password"}"#;
+        for content_type in ["", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded"] {
+            let Err(ApiError::InvalidRequest(description)) = Params::parse(content_type, json) else {
+                panic!("{content_type:?}: accepted");
+            };
+            assert!(description.contains("Content-Type: application/json"), "{description}");
+        }
+        // A form that omits its Content-Type is still a form.
+        assert_eq!(Params::parse("", b"grant_type=password").unwrap().get("grant_type"), Some("password"));
+        assert_eq!(
+            Params::parse("text/plain", b"grant_type=password").unwrap().get("grant_type"),
+            Some("password")
+        );
     }
 
     #[test]

@@ -6,13 +6,14 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::staff::session_user;
-use crate::browser::pages::{self, SignIn};
+use crate::browser::pages::{self, Retry, SignIn, StaffOnly};
 use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::respond::no_store;
 use crate::state::AppState;
+use crate::store::users::User;
 
 const INDEX: &str = include_str!("../../admin/index.html");
 const SCRIPT: &str = include_str!("../../admin/app.js");
@@ -30,13 +31,9 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let browser = Browser::from_request(&req, state.settings.secure_cookies());
     let Some(user) = session_user(&state, &browser).await? else { return Ok(redirect("/admin/login")) };
     if !user.is_staff {
-        return pages::error(
-            StatusCode::FORBIDDEN,
-            "Staff only",
-            "The admin console is for staff users. Sign in with a staff account.",
-        );
+        return staff_only(&state, &browser, &user, StatusCode::FORBIDDEN);
     }
-    let name = user.email.as_deref().unwrap_or(&user.username);
+    let name = display_name(&user);
     let page = INDEX
         .replace("{{csrf_token}}", &browser.csrf_token(&state.secret_key))
         .replace("{{user}}", &html_escape(name));
@@ -45,6 +42,22 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header(("X-Frame-Options", "DENY"))
         .body(page))
+}
+
+fn display_name(user: &User) -> &str {
+    user.email.as_deref().unwrap_or(&user.username)
+}
+
+/// A signed-in user who is not staff is told who they are and offered a way out,
+/// rather than a page that only says no.
+fn staff_only(
+    state: &AppState,
+    browser: &Browser,
+    user: &User,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    let csrf_token = browser.csrf_token(&state.secret_key);
+    pages::render(status, &StaffOnly { user_name: display_name(user), csrf_token: &csrf_token })
 }
 
 fn html_escape(text: &str) -> String {
@@ -63,15 +76,19 @@ pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
         .body(body))
 }
 
-fn login_page(state: &AppState, browser: &Browser, message: Option<&str>) -> Result<HttpResponse, ApiError> {
+fn login_page(
+    state: &AppState,
+    browser: &Browser,
+    retry: Option<Retry<'_>>,
+) -> Result<HttpResponse, ApiError> {
     let mut response = pages::render(
         StatusCode::OK,
         &SignIn {
             app_name: "the Portcullis admin console",
             action: "/admin/login",
             csrf_token: &browser.csrf_token(&state.secret_key),
-            username: "",
-            message,
+            username: retry.map_or("", |r| r.username),
+            message: retry.map(|r| r.message),
             providers: Vec::new(),
         },
     )?;
@@ -81,8 +98,14 @@ fn login_page(state: &AppState, browser: &Browser, message: Option<&str>) -> Res
     Ok(response)
 }
 
+/// `GET /admin/login`: the sign-in form, unless the browser is signed in already.
 pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    login_page(&state, &Browser::from_request(&req, state.settings.secure_cookies()), None)
+    let browser = Browser::from_request(&req, state.settings.secure_cookies());
+    match session_user(&state, &browser).await? {
+        Some(user) if user.is_staff => Ok(redirect("/admin/")),
+        Some(user) => staff_only(&state, &browser, &user, StatusCode::OK),
+        None => login_page(&state, &browser, None),
+    }
 }
 
 pub async fn login(
@@ -93,7 +116,7 @@ pub async fn login(
     let Some(browser) = Browser::from_form(&req, &state, &params) else { return pages::expired_form() };
     let login = params.get("username").unwrap_or_default().trim().to_owned();
     let password = params.get("password").unwrap_or_default().to_owned();
-    match check_password(&req, &state, login, password).await? {
+    match check_password(&req, &state, login.clone(), password).await? {
         PasswordSignIn::SignedIn(signed_in) => {
             let mut response = redirect("/admin/");
             response
@@ -102,7 +125,8 @@ pub async fn login(
             Ok(response)
         }
         refused => {
-            let mut response = login_page(&state, &browser, Some(&refused.message()))?;
+            let retry = Retry { message: &refused.message(), username: &login };
+            let mut response = login_page(&state, &browser, Some(retry))?;
             refused.mark(&mut response);
             Ok(response)
         }

@@ -50,7 +50,7 @@ pub enum Authorization {
     /// Nobody is signed in yet.
     SignIn,
     /// Signed in; the user must allow or deny.
-    Consent { scope: String },
+    Consent { scope: Scope },
     /// Redirect to the client (with a code, or with an OAuth error).
     Redirect(Url),
 }
@@ -69,7 +69,7 @@ pub struct FlowResponse {
 
 enum Ask {
     SignIn,
-    Consent(String),
+    Consent(Scope),
 }
 
 /// Our solicitor never fails, so the request's error type is empty.
@@ -297,7 +297,7 @@ impl OwnerSolicitor<FlowRequest> for Flow<'_, '_> {
                     scope = scope.without(crate::domain::scope::ADMIN);
                 }
                 OwnerConsent::InProgress(FlowResponse {
-                    ask: Some(Ask::Consent(scope.to_string())),
+                    ask: Some(Ask::Consent(scope)),
                     ..Default::default()
                 })
             }

@@ -31,8 +31,18 @@ pub struct SignIn<'a> {
 pub struct Consent<'a> {
     pub app_name: &'a str,
     pub user_name: &'a str,
-    pub scopes: Vec<&'a str>,
+    /// `(name, what it allows)`: the words for the person, the name for the curious.
+    pub scopes: Vec<(&'static str, &'static str)>,
     pub action: &'a str,
+    pub csrf_token: &'a str,
+}
+
+/// The admin console's answer to a signed-in user who is not staff: who they are, and a
+/// way to sign out and in as someone else (the console's own CSRF-checked sign-out).
+#[derive(Template)]
+#[template(path = "staff_only.html")]
+pub struct StaffOnly<'a> {
+    pub user_name: &'a str,
     pub csrf_token: &'a str,
 }
 
@@ -43,6 +53,14 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
+/// The sign-in form shown again: why, and the login the person typed, kept so that a
+/// mistyped password does not cost them the email too (the password is never kept).
+#[derive(Clone, Copy)]
+pub struct Retry<'a> {
+    pub message: &'a str,
+    pub username: &'a str,
+}
+
 /// The sign-in form for the pending authorization request `query`, with a link to each
 /// provider that can sign the browser in (carrying the same request).
 pub fn sign_in_page(
@@ -50,7 +68,7 @@ pub fn sign_in_page(
     browser: &Browser,
     app_name: &str,
     query: &str,
-    message: Option<&str>,
+    retry: Option<Retry<'_>>,
 ) -> Result<HttpResponse, ApiError> {
     let providers = state
         .providers
@@ -62,13 +80,13 @@ pub fn sign_in_page(
         })
         .collect();
     render(
-        if message.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK },
+        if retry.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK },
         &SignIn {
             app_name,
             action: &format!("/auth/authorize?{query}"),
             csrf_token: &browser.csrf_token(&state.secret_key),
-            username: "",
-            message,
+            username: retry.map_or("", |r| r.username),
+            message: retry.map(|r| r.message),
             providers,
         },
     )

@@ -10,9 +10,19 @@ pub struct Scope(BTreeSet<&'static str>);
 #[error("unknown scope '{0}'")]
 pub struct UnknownScope(pub String);
 
-/// Scopes this server knows. `admin` is granted to staff users only.
-const KNOWN: [&str; 3] = ["read", "write", "admin"];
+/// Scopes this server knows, each with what it lets an application do, in the words the
+/// consent page puts to a person. `admin` is granted to staff users only.
+const KNOWN: [(&str, &str); 3] = [
+    ("read", "See your account and the data it holds"),
+    ("write", "Change your account and its data on your behalf"),
+    ("admin", "Administer this server with your staff rights"),
+];
 pub const ADMIN: &str = "admin";
+
+/// The static name of a known scope.
+fn known(name: &str) -> Option<&'static str> {
+    KNOWN.iter().find(|(known, _)| *known == name).map(|(known, _)| *known)
+}
 
 impl Scope {
     /// What a token gets when the request names no scope.
@@ -24,8 +34,7 @@ impl Scope {
     pub fn parse(raw: &str) -> Result<Self, UnknownScope> {
         let mut set = BTreeSet::new();
         for name in raw.split_whitespace() {
-            let known = KNOWN.iter().find(|k| **k == name).ok_or_else(|| UnknownScope(name.to_owned()))?;
-            set.insert(*known);
+            set.insert(known(name).ok_or_else(|| UnknownScope(name.to_owned()))?);
         }
         Ok(Self(set))
     }
@@ -40,7 +49,7 @@ impl Scope {
 
     /// Parses a stored scope; names no longer known are dropped rather than failing.
     pub fn from_stored(raw: &str) -> Self {
-        Self(raw.split_whitespace().filter_map(|n| KNOWN.iter().find(|k| **k == n).copied()).collect())
+        Self(raw.split_whitespace().filter_map(known).collect())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -54,6 +63,11 @@ impl Scope {
     pub fn without(mut self, name: &str) -> Self {
         self.0.remove(name);
         self
+    }
+
+    /// Each scope as `(name, what it allows)`, least power first (the order of `KNOWN`).
+    pub fn described(&self) -> Vec<(&'static str, &'static str)> {
+        KNOWN.iter().filter(|(name, _)| self.contains(name)).copied().collect()
     }
 }
 
@@ -89,6 +103,14 @@ mod tests {
     #[test]
     fn unknown_scope_is_refused() {
         assert!(Scope::parse("read launch_missiles").is_err());
+    }
+
+    #[test]
+    fn every_scope_is_described_in_words() {
+        let described = Scope::parse("admin write read").unwrap().described();
+        assert_eq!(described.iter().map(|(name, _)| *name).collect::<Vec<_>>(), ["read", "write", "admin"]);
+        assert!(described.iter().all(|(name, words)| !words.is_empty() && words != name));
+        assert_eq!(Scope::parse("write").unwrap().described().len(), 1);
     }
 
     #[test]

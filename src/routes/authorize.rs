@@ -7,7 +7,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::browser::oauth::{self, Authorization};
-use crate::browser::pages::{self, sign_in_page, Consent};
+use crate::browser::pages::{self, sign_in_page, Consent, Retry};
 use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
 use crate::error::ApiError;
@@ -116,7 +116,7 @@ fn respond(
     state: &AppState,
     browser: &Browser,
     outcome: Outcome,
-    message: Option<&str>,
+    retry: Option<Retry<'_>>,
 ) -> Result<HttpResponse, ApiError> {
     let action = format!("/auth/authorize?{}", req.query_string());
     let csrf_token = browser.csrf_token(&state.secret_key);
@@ -130,7 +130,7 @@ fn respond(
         Authorization::Redirect(url) => {
             HttpResponse::Found().insert_header((header::LOCATION, url.as_str())).finish()
         }
-        Authorization::SignIn => sign_in_page(state, browser, app_name, req.query_string(), message)?,
+        Authorization::SignIn => sign_in_page(state, browser, app_name, req.query_string(), retry)?,
         Authorization::Consent { scope } => {
             let user_name =
                 outcome.user.as_ref().map(|u| u.email.as_deref().unwrap_or(&u.username)).unwrap_or_default();
@@ -139,7 +139,7 @@ fn respond(
                 &Consent {
                     app_name,
                     user_name,
-                    scopes: scope.split_whitespace().collect(),
+                    scopes: scope.described(),
                     action: &action,
                     csrf_token: &csrf_token,
                 },
@@ -159,7 +159,7 @@ async fn sign_in(
     login: String,
     password: String,
 ) -> Result<HttpResponse, ApiError> {
-    match check_password(req, state, login, password).await? {
+    match check_password(req, state, login.clone(), password).await? {
         PasswordSignIn::SignedIn(browser) => {
             let outcome = run_flow(req, state, &browser, None).await?;
             respond(req, state, &browser, outcome, None)
@@ -167,7 +167,8 @@ async fn sign_in(
         refused => {
             let browser = Browser::from_request(req, state.settings.secure_cookies());
             let outcome = run_flow(req, state, &browser, None).await?;
-            let mut response = respond(req, state, &browser, outcome, Some(&refused.message()))?;
+            let retry = Retry { message: &refused.message(), username: &login };
+            let mut response = respond(req, state, &browser, outcome, Some(retry))?;
             refused.mark(&mut response);
             Ok(response)
         }

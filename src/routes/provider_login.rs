@@ -13,7 +13,7 @@ use secrecy::SecretString;
 
 use crate::auth::client_ip::client_ip_text;
 use crate::browser::pages;
-use crate::browser::pages::sign_in_page;
+use crate::browser::pages::{sign_in_page, Retry};
 use crate::browser::session::Browser;
 use crate::db;
 use crate::error::ApiError;
@@ -226,5 +226,5 @@ async fn back_to_sign_in(
     let client_id = query_value(&pending, "client_id").unwrap_or_default();
     let app = db::run(&state.pool, move |conn| Ok(Application::find_by_client_id(conn, &client_id)?)).await?;
     let app_name = app.as_ref().map(|a| a.name.as_str()).unwrap_or_default();
-    sign_in_page(state, browser, app_name, &pending, Some(message))
+    sign_in_page(state, browser, app_name, &pending, Some(Retry { message, username: "" }))
 }

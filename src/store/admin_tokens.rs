@@ -1,10 +1,12 @@
 //! Live tokens for the admin API: refresh tokens that can still be used (the head of
 //! each sign-in's family) first, then access tokens, each newest first. One listing over
 //! two tables: the page is cut from the refresh rows, then continued in the access rows.
+//! Each row carries its user's email from the same query (a join), so that a page of
+//! tokens costs no lookup per row.
 
 use diesel::prelude::*;
 
-use super::schema::{access_tokens, applications, refresh_tokens};
+use super::schema::{access_tokens, applications, refresh_tokens, users};
 use super::Page;
 use crate::db::DbConnection;
 
@@ -18,6 +20,8 @@ pub struct LiveToken {
     pub kind: &'static str,
     pub id: i64,
     pub user_id: Option<i64>,
+    /// `None` for a client's own token, or a user without an email.
+    pub user_email: Option<String>,
     pub client_id: String,
     pub family_id: Option<String>,
     pub scope: String,
@@ -25,12 +29,13 @@ pub struct LiveToken {
     pub expires_at: i64,
 }
 
-type Row<U, F> = (i64, U, String, F, String, i64, i64);
+type Row<U, F> = (i64, U, Option<String>, String, F, String, i64, i64);
 
 pub fn live(conn: &mut DbConnection, filter: &TokenFilter, page: Page) -> QueryResult<(Vec<LiveToken>, i64)> {
     let refresh = || {
         let mut query = refresh_tokens::table
             .inner_join(applications::table)
+            .left_join(users::table)
             .filter(refresh_tokens::revoked_at.is_null())
             .filter(refresh_tokens::used_at.is_null())
             .filter(refresh_tokens::expires_at.gt(filter.now))
@@ -50,6 +55,8 @@ pub fn live(conn: &mut DbConnection, filter: &TokenFilter, page: Page) -> QueryR
             .left_join(
                 refresh_tokens::table.on(refresh_tokens::id.nullable().eq(access_tokens::refresh_token_id)),
             )
+            // A client_credentials token has no user.
+            .left_join(users::table.on(access_tokens::user_id.eq(users::id.nullable())))
             .filter(access_tokens::revoked_at.is_null())
             .filter(refresh_tokens::used_at.is_null())
             .filter(access_tokens::expires_at.gt(filter.now))
@@ -73,6 +80,7 @@ pub fn live(conn: &mut DbConnection, filter: &TokenFilter, page: Page) -> QueryR
             .select((
                 refresh_tokens::id,
                 refresh_tokens::user_id,
+                users::email.nullable(),
                 applications::client_id,
                 refresh_tokens::family_id,
                 refresh_tokens::scope,
@@ -81,10 +89,11 @@ pub fn live(conn: &mut DbConnection, filter: &TokenFilter, page: Page) -> QueryR
             ))
             .load(conn)?;
         items.extend(rows.into_iter().map(
-            |(id, user_id, client_id, family_id, scope, created_at, expires_at)| LiveToken {
+            |(id, user_id, user_email, client_id, family_id, scope, created_at, expires_at)| LiveToken {
                 kind: "refresh",
                 id,
                 user_id: Some(user_id),
+                user_email,
                 client_id,
                 family_id: Some(family_id),
                 scope,
@@ -103,6 +112,7 @@ pub fn live(conn: &mut DbConnection, filter: &TokenFilter, page: Page) -> QueryR
             .select((
                 access_tokens::id,
                 access_tokens::user_id,
+                users::email.nullable(),
                 applications::client_id,
                 access_tokens::family_id,
                 access_tokens::scope,
@@ -111,10 +121,11 @@ pub fn live(conn: &mut DbConnection, filter: &TokenFilter, page: Page) -> QueryR
             ))
             .load(conn)?;
         items.extend(rows.into_iter().map(
-            |(id, user_id, client_id, family_id, scope, created_at, expires_at)| LiveToken {
+            |(id, user_id, user_email, client_id, family_id, scope, created_at, expires_at)| LiveToken {
                 kind: "access",
                 id,
                 user_id,
+                user_email,
                 client_id,
                 family_id,
                 scope,

@@ -1,9 +1,11 @@
 //! The audit log: who did what to which object, when, and from where.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::schema::audit_events;
+use super::schema::{audit_events, users};
 use super::Page;
 use crate::db::{DbConnection, Writer};
 use crate::on_backend;
@@ -19,6 +21,17 @@ pub struct AuditEvent {
     pub target_id: String,
     pub ip: Option<String>,
     pub detail: String,
+}
+
+/// An event as the admin API lists it, with the emails of the users it names, so that
+/// a person reads who did what to whom rather than numbers.
+#[derive(Debug, Serialize)]
+pub struct ListedEvent {
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    pub actor_email: Option<String>,
+    /// Set when the target is a user.
+    pub target_email: Option<String>,
 }
 
 #[derive(Debug, Default, Insertable)]
@@ -87,11 +100,13 @@ pub fn recent(conn: &mut DbConnection, action: &str, limit: i64) -> QueryResult<
         .load(conn)
 }
 
+/// One page of the log, newest first, with the emails of its users: one query for the
+/// events and one for every email on the page, however many rows it has.
 pub fn page(
     conn: &mut DbConnection,
     action: Option<&str>,
     page: Page,
-) -> QueryResult<(Vec<AuditEvent>, i64)> {
+) -> QueryResult<(Vec<ListedEvent>, i64)> {
     let query = || {
         let mut query = audit_events::table.into_boxed();
         if let Some(action) = action {
@@ -106,5 +121,30 @@ pub fn page(
         .offset(page.offset())
         .select(AuditEvent::as_select())
         .load(conn)?;
-    Ok((items, total))
+    let user_target = |event: &AuditEvent| {
+        (event.target_type == "user").then(|| event.target_id.parse::<i64>().ok()).flatten()
+    };
+    let mut ids: Vec<i64> = items.iter().flat_map(|e| [e.actor_user_id, user_target(e)]).flatten().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let emails: HashMap<i64, Option<String>> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        users::table
+            .filter(users::id.eq_any(&ids))
+            .select((users::id, users::email))
+            .load(conn)?
+            .into_iter()
+            .collect()
+    };
+    let email_of = |id: Option<i64>| id.and_then(|id| emails.get(&id).cloned().flatten());
+    let listed = items
+        .into_iter()
+        .map(|event| ListedEvent {
+            actor_email: email_of(event.actor_user_id),
+            target_email: email_of(user_target(&event)),
+            event,
+        })
+        .collect();
+    Ok((listed, total))
 }

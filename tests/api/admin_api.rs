@@ -392,6 +392,80 @@ both_backends! {
         assert!(console.body.contains("Staff only") && !console.body.contains("app.js"));
         assert_eq!(visitor.get("/admin/api/users").await.status, 403);
     }
+
+    async fn a_user_who_is_not_staff_can_sign_in_as_someone_else(backend) {
+        let app = spawn_app(backend).await;
+        app.create_staff(STAFF, PASSWORD);
+        app.create_user("member@example.com", PASSWORD).await;
+        let mut visitor = Visitor::new(&app);
+        let form = visitor.get("/admin/login").await;
+        visitor
+            .post("/admin/login", &[("csrf_token", &form.csrf()), ("username", "member@example.com"), ("password", PASSWORD)])
+            .await;
+
+        // Back at the sign-in page, or refused by the console: told who is signed in,
+        // and offered the console's sign-out instead of a dead end.
+        for (path, status) in [("/admin/login", 200), ("/admin/", 403)] {
+            let page = visitor.get(path).await;
+            assert_eq!(page.status, status, "{path}: {}", page.body);
+            assert!(page.body.contains("<strong>member@example.com</strong>"), "{path}: {}", page.body);
+            assert!(page.body.contains(r#"action="/admin/logout""#), "{path}: {}", page.body);
+            assert!(page.body.contains("Sign in as someone else"), "{path}");
+        }
+        let switch = visitor.get("/admin/login").await;
+
+        // Without the page's CSRF token nothing ends.
+        assert_eq!(visitor.post("/admin/logout", &[]).await.status, 403);
+        assert!(visitor.get("/admin/login").await.body.contains("member@example.com"), "still signed in");
+
+        let out = visitor.post("/admin/logout", &[("csrf_token", &switch.csrf())]).await;
+        assert_eq!((out.status, out.location.as_deref()), (303, Some("/admin/login")));
+        let form = visitor.get("/admin/login").await;
+        assert!(form.is_sign_in() && !form.body.contains("member@example.com"), "{}", form.body);
+        let staff = visitor
+            .post("/admin/login", &[("csrf_token", &form.csrf()), ("username", STAFF), ("password", PASSWORD)])
+            .await;
+        assert_eq!(staff.location.as_deref(), Some("/admin/"));
+        assert_eq!(visitor.get("/admin/").await.status, 200);
+        // Staff already signed in skip the form.
+        let again = visitor.get("/admin/login").await;
+        assert_eq!((again.status, again.location.as_deref()), (303, Some("/admin/")));
+    }
+
+    async fn token_and_audit_listings_carry_the_users_emails(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let client = app.confidential_client();
+        let id = app.create_user("holder@example.com", PASSWORD).await;
+        app.sign_in(&client, "holder@example.com").await;
+        app.token(&client).client_credentials().ok().await;
+
+        let path = format!("/admin/api/tokens?client_id={}", client.id);
+        let listing = json_of(call(&app, Method::GET, &path, &token, None).await, 200).await;
+        assert_eq!(listing["total"], 3, "{listing}");
+        let items = listing["items"].as_array().unwrap();
+        let of_holder: Vec<&Value> = items.iter().filter(|t| t["user_id"] == id).collect();
+        assert_eq!(of_holder.len(), 2, "a refresh and an access token: {listing}");
+        assert!(of_holder.iter().all(|t| t["user_email"] == "holder@example.com"), "{listing}");
+        // The client's own token has no user, and is still listed.
+        let own = items.iter().find(|t| t["user_id"].is_null()).expect("the client_credentials token");
+        assert!(own["user_email"].is_null(), "{own}");
+
+        let patch = format!("/admin/api/users/{id}");
+        json_of(call(&app, Method::PATCH, &patch, &token, Some(json!({ "is_active": false }))).await, 200).await;
+        let audit = json_of(call(&app, Method::GET, "/admin/api/audit", &token, None).await, 200).await;
+        let events = audit["items"].as_array().unwrap();
+        let find = |action: &str| {
+            events.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("no {action} in {audit}"))
+        };
+        let deactivated = find("user.deactivate");
+        assert_eq!(deactivated["actor_email"], STAFF, "{deactivated}");
+        assert_eq!((deactivated["target_id"].clone(), deactivated["target_email"].clone()), (json!(id.to_string()), json!("holder@example.com")));
+        let sign_in = events.iter().find(|e| e["action"] == "login.password" && e["actor_user_id"] == id).expect("the holder's sign-in");
+        assert_eq!(sign_in["actor_email"], "holder@example.com", "{sign_in}");
+        assert!(sign_in["target_email"].is_null(), "an application is no user: {sign_in}");
+        assert_eq!(sign_in["target_id"], json!(client.id));
+    }
 }
 
 const UNCONFIRMED: &str = "portcullis-unconfirmed-servers";

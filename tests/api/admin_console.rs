@@ -53,7 +53,7 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
 
     let driver = Driver::start();
     let browser = open_browser(&driver).await;
-    let outcome: Result<(String, String), fantoccini::error::CmdError> = async {
+    let outcome: Result<(String, String, [String; 2]), fantoccini::error::CmdError> = async {
         sign_in(&browser, &base, STAFF).await?;
         browser.wait().for_element(Locator::Css(".cards")).await?;
         screenshot(&browser, "dashboard").await;
@@ -80,6 +80,7 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
         browser.wait().for_element(Locator::Css("p.notice")).await?;
 
         browser.goto(&format!("{base}/admin/#/tokens?user={worker}")).await?;
+        let holder = browser.wait().for_element(Locator::Css("td span.person")).await?.text().await?;
         click_and_confirm(&browser, Locator::Css("button[data-token^=refresh-]")).await?;
         // The worker's only sign-in is gone: the list is empty.
         browser.wait().for_element(Locator::Css("td.muted")).await?;
@@ -92,7 +93,9 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
         screenshot(&browser, "users-phone").await;
         browser.set_window_size(1280, 900).await?;
         browser.goto(&format!("{base}/admin/#/audit")).await?;
-        browser.wait().for_element(Locator::XPath("//td[text()='user.deactivate']")).await?;
+        let deactivation =
+            browser.wait().for_element(Locator::XPath("//tr[td[text()='user.deactivate']]")).await?;
+        let deactivation = deactivation.text().await?;
         screenshot(&browser, "audit").await;
 
         // Sign out, then a member who is not staff tries.
@@ -100,11 +103,15 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
         arrive(&browser, &format!("{base}/admin/login")).await?;
         sign_in(&browser, &base, "member@example.com").await?;
         let heading = browser.wait().for_element(Locator::Css("h1")).await?.text().await?;
-        Ok((format!("{client_id}\n{secret}"), heading))
+        Ok((format!("{client_id}\n{secret}"), heading, [holder, deactivation]))
     }
     .await;
     let _ = browser.close().await;
-    let (created, refused_heading) = outcome.expect("the console went through every step");
+    let (created, refused_heading, [holder, deactivation]) =
+        outcome.expect("the console went through every step");
+    // People are named by email, not by number.
+    assert_eq!(holder, "worker@example.com");
+    assert!(deactivation.contains(STAFF) && deactivation.contains("worker@example.com"), "{deactivation}");
 
     // The secret read off the page works, once registered.
     let (client_id, secret) = created.split_once('\n').unwrap();

@@ -91,6 +91,40 @@ both_backends! {
         app.token(&client).password("bytes@example.com", &"\u{fffd}".repeat(9)).ok().await;
     }
 
+    async fn json_without_a_json_content_type_is_told_which_type_to_send(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        app.create_user("typed@example.com", crate::helpers::PASSWORD).await;
+        let mut fields = client.body();
+        fields.push(("grant_type", "password".into()));
+        fields.push(("username", "typed@example.com".into()));
+        fields.push(("password", crate::helpers::PASSWORD.into()));
+        let object: serde_json::Map<String, Value> =
+            fields.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
+        let json = Value::Object(object).to_string();
+
+        for content_type in [None, Some("text/plain;charset=UTF-8"), Some("application/x-www-form-urlencoded")] {
+            let mut request = app.http.post(app.url("/auth/token")).body(format!("\n{json}"));
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let body = assert_oauth_error(request.send().await.unwrap(), 400, "invalid_request").await;
+            let description = body["error_description"].as_str().unwrap();
+            assert!(description.contains("application/json"), "{content_type:?}: {description}");
+            assert!(!description.contains("grant_type"), "{content_type:?}: {description}");
+        }
+
+        // The same JSON with its type signs in; a form that omits its type still does too.
+        let typed = app.http.post(app.url("/auth/token")).header("content-type", "application/json").body(json);
+        assert_eq!(typed.send().await.unwrap().status(), 200);
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in &fields {
+            form.append_pair(key, value);
+        }
+        let untyped = app.http.post(app.url("/auth/token")).body(form.finish()).send().await.unwrap();
+        assert_eq!(untyped.status(), 200, "a form without Content-Type is still a form");
+    }
+
     async fn bodies_over_64_kib_are_413(backend) {
         let app = spawn_app(backend).await;
         let huge = format!("grant_type=password&username={}", "a".repeat(70 * 1024)).into_bytes();

@@ -51,9 +51,33 @@ impl Page {
         self.body.contains(r#"name="username""#) && self.body.contains(r#"name="password""#)
     }
 
+    /// The value the sign-in form's `username` field carries, as written in the HTML.
+    pub fn username_value(&self) -> &str {
+        let marker = r#"name="username" value=""#;
+        let start = self.body.find(marker).unwrap_or_else(|| panic!("no username field in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        &self.body[start..end]
+    }
+
     pub fn is_consent(&self) -> bool {
         self.body.contains(r#"name="allow""#) && self.body.contains(r#"name="deny""#)
     }
+}
+
+/// The text an HTML attribute value stands for (the entities an escaper writes).
+fn unescape_html(value: &str) -> String {
+    let entities = [
+        ("&#34;", "\""),
+        ("&quot;", "\""),
+        ("&#39;", "'"),
+        ("&#60;", "<"),
+        ("&lt;", "<"),
+        ("&#62;", ">"),
+        ("&gt;", ">"),
+    ];
+    let text = entities.iter().fold(value.to_owned(), |text, (entity, char)| text.replace(entity, char));
+    text.replace("&#38;", "&").replace("&amp;", "&")
 }
 
 pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
@@ -293,6 +317,25 @@ both_backends! {
         assert!(visitor.get(&authorize).await.is_sign_in(), "signed out");
     }
 
+    async fn the_consent_page_says_in_words_what_each_scope_allows(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (_, challenge) = pkce();
+        let mut visitor = Visitor::new(&app);
+        let consent = visitor.sign_in(&authorize_path(&client, REDIRECT, Some(&challenge)), EMAIL, PASSWORD).await;
+        assert!(consent.is_consent(), "{}", consent.body);
+        let described = portcullis::domain::Scope::parse("read write").unwrap().described();
+        assert_eq!(described.len(), 2);
+        for (name, words) in described {
+            // The words for the person, the name kept for the curious.
+            let item = format!(r#"<li title="scope: {name}">{words}</li>"#);
+            assert!(consent.body.contains(&item), "no {item} in {}", consent.body);
+            assert!(!consent.body.contains(&format!("<li>{name}</li>")), "{}", consent.body);
+        }
+        assert!(!consent.body.contains("scope: admin"), "not asked for");
+    }
+
     async fn an_unregistered_redirect_uri_or_unknown_client_never_redirects(backend) {
         let app = spawn_app(backend).await;
         let client = public_client(&app);
@@ -377,6 +420,39 @@ both_backends! {
         assert!(page.body.contains("role=\"alert\""), "{}", page.body);
         let after = visitor.get(&authorize).await;
         assert!(after.is_sign_in(), "still signed out");
+    }
+
+    async fn a_wrong_password_keeps_the_typed_login_escaped_and_never_the_password(backend) {
+        let app = spawn_app(backend).await;
+        let client = public_client(&app);
+        app.create_user(EMAIL, PASSWORD).await;
+        let (_, challenge) = pkce();
+        let authorize = authorize_path(&client, REDIRECT, Some(&challenge));
+        let mut visitor = Visitor::new(&app);
+        let secret = "not the password";
+        let page = visitor.sign_in(&authorize, &format!("  {EMAIL} "), secret).await;
+        assert_eq!(page.status, 400);
+        assert_eq!(page.username_value(), EMAIL, "kept, trimmed as it was checked");
+        assert!(!page.body.contains(secret), "{}", page.body);
+
+        // Markup typed into the field comes back as text inside the attribute.
+        let markup = r#""><script>alert(1)</script>'&"#;
+        let page = visitor.sign_in(&authorize, markup, secret).await;
+        assert_eq!(page.status, 400);
+        assert!(!page.body.contains("<script>"), "{}", page.body);
+        let value = page.username_value();
+        assert!(!value.contains(['<', '>', '\'']), "{value}");
+        assert_eq!(unescape_html(value), markup, "{value}");
+        assert!(!page.body.contains(secret), "{}", page.body);
+
+        // The admin console's sign-in form keeps it the same way.
+        let form = visitor.get("/admin/login").await;
+        let page = visitor
+            .post("/admin/login", &[("csrf_token", &form.csrf()), ("username", EMAIL), ("password", secret)])
+            .await;
+        assert_eq!(page.status, 400);
+        assert_eq!(page.username_value(), EMAIL);
+        assert!(!page.body.contains(secret), "{}", page.body);
     }
 
     async fn sign_in_is_throttled_like_the_password_grant(backend) {
