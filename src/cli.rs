@@ -1,9 +1,11 @@
 //! The command line (SPEC §9): serve, migrate, createsuperuser, app, keys.
 
+mod configuration;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::client_cache::change_applications;
 use crate::config::{DatabaseUrl, Settings};
@@ -129,6 +131,20 @@ fn refusal(error: &ApiError) -> String {
         ApiError::InvalidRequest(description) => description.clone(),
         other => other.to_string(),
     }
+}
+
+/// Parses the command line. Also returns the settings given as flags or in the
+/// environment (by variable name) for `Settings::load`, which puts them over the file.
+pub fn parse() -> (Cli, Vec<(&'static str, String)>) {
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, configuration::given(&matches))
+}
+
+/// The whole command line, settings included (`--help` shows them with their
+/// variables and defaults).
+pub fn command() -> clap::Command {
+    configuration::with_settings(Cli::command())
 }
 
 /// Runs a command that needs only a database connection. Returns the text to print.

@@ -8,6 +8,7 @@ mod admin_console;
 mod bad_input;
 mod brute_force;
 mod command_line;
+mod configuration;
 
 mod lifecycle;
 mod operations;
