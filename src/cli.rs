@@ -1,19 +1,26 @@
-//! The command line (SPEC §9): serve, migrate, createsuperuser, app, keys.
+//! The command line (SPEC §9): serve, migrate, createsuperuser, app, keys. Every change
+//! it makes is audited (`cli::audit`).
 
-use std::io::{BufRead, IsTerminal, Write};
+mod audit;
+mod configuration;
+mod error;
+mod superuser;
+
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use self::superuser::SuperuserArgs;
 use crate::auth::client_cache::change_applications;
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::{self, Writer};
-use crate::domain::{ClientType, GrantType, UnknownClientType, UnknownGrantType};
+use crate::domain::{ClientType, GrantType};
 use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
-use crate::startup::StartupError;
 use crate::store::applications::Application;
 use crate::tokens::keys;
+
+pub use self::error::CliError;
 
 #[derive(Parser)]
 #[command(
@@ -43,17 +50,6 @@ pub enum Command {
     /// Manage the token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-}
-
-#[derive(Args)]
-pub struct SuperuserArgs {
-    #[arg(long)]
-    email: Option<String>,
-    /// Read the password from the first line of standard input.
-    #[arg(long)]
-    password_stdin: bool,
-    #[arg(long)]
-    username: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -89,46 +85,18 @@ pub enum KeysCommand {
     Rotate,
 }
 
-/// Why a command failed; `main` prints it ("portcullis: ...") and exits with 1.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("cannot connect to the database: {0}")]
-    Connect(#[source] diesel::r2d2::Error),
-    #[error("{0}")]
-    Database(#[from] db::DbError),
-    #[error("{0}")]
-    Query(#[from] diesel::result::Error),
-    #[error("serve is not an offline command")]
-    NotOffline,
-    #[error("{0}")]
-    Terminal(#[from] std::io::Error),
-    #[error("the passwords differ")]
-    PasswordsDiffer,
-    #[error("{0}")]
-    ClientType(#[from] UnknownClientType),
-    #[error("{0}")]
-    GrantTypes(#[from] UnknownGrantType),
-    #[error("{0}")]
-    Json(#[from] serde_json::Error),
-    #[error("no application with client_id {0}")]
-    NoSuchApplication(String),
-    /// The server's own checks refused the request: their description, as the API
-    /// would give it.
-    #[error("{}", refusal(.0))]
-    Refused(#[source] ApiError),
-    /// Rotating the signing keys failed.
-    #[error("{0}")]
-    Keys(#[source] ApiError),
-    #[error("{0}")]
-    Startup(#[from] StartupError),
+/// Parses the command line. Also returns the settings given as flags or in the
+/// environment (by variable name) for `Settings::load`, which puts them over the file.
+pub fn parse() -> (Cli, Vec<(&'static str, String)>) {
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, configuration::given(&matches))
 }
 
-/// An invalid request's own description; anything else as the error prints.
-fn refusal(error: &ApiError) -> String {
-    match error {
-        ApiError::InvalidRequest(description) => description.clone(),
-        other => other.to_string(),
-    }
+/// The whole command line, settings included (`--help` shows them with their
+/// variables and defaults).
+pub fn command() -> clap::Command {
+    configuration::with_settings(Cli::command())
 }
 
 /// Runs a command that needs only a database connection. Returns the text to print.
@@ -143,52 +111,20 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
             println!("migrations applied");
             Ok(())
         }
-        Command::Createsuperuser(args) => createsuperuser(&mut conn, args),
+        Command::Createsuperuser(args) => superuser::createsuperuser(&mut conn, args),
         Command::App(app) => app_command(&mut conn, &settings.database_url, app),
         Command::Keys(KeysCommand::Rotate) => {
-            let kid = keys::rotate(&mut conn, settings.access_token_ttl).map_err(CliError::Keys)?;
+            let kid = conn
+                .transaction(|conn| {
+                    let kid = keys::rotate(conn, settings.access_token_ttl)?;
+                    audit::record(conn, "signing_key.rotate", "signing_key", &kid, "")?;
+                    Ok(kid)
+                })
+                .map_err(CliError::Keys)?;
             println!("new signing key {kid}; running servers pick it up within a minute");
             Ok(())
         }
     }
-}
-
-fn prompt(label: &str) -> Result<String, CliError> {
-    eprint!("{label}: ");
-    std::io::stderr().flush().ok();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
-fn createsuperuser(conn: &mut Writer<'_>, args: SuperuserArgs) -> Result<(), CliError> {
-    let email = match args.email {
-        Some(email) => email,
-        None => prompt("Email")?,
-    };
-    let username = match args.username {
-        Some(u) => Some(u),
-        None if !args.password_stdin && std::io::stdin().is_terminal() => {
-            Some(prompt("Username (empty to derive from the email)")?).filter(|u| !u.is_empty())
-        }
-        None => None,
-    };
-    let password = if args.password_stdin || !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        line.trim_end_matches(['\r', '\n']).to_owned()
-    } else {
-        let first = rpassword::prompt_password("Password: ")?;
-        let again = rpassword::prompt_password("Password (again): ")?;
-        if first != again {
-            return Err(CliError::PasswordsDiffer);
-        }
-        first
-    };
-    let user =
-        manage::create_superuser(conn, &email, &password, username.as_deref()).map_err(CliError::Refused)?;
-    println!("superuser {} created (id {})", user.username, user.id);
-    Ok(())
 }
 
 fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) -> Result<(), CliError> {
@@ -202,7 +138,13 @@ fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) ->
                 skip_authorization,
                 owner_id: None,
             };
-            let created = manage::create_application(conn, &spec).map_err(CliError::Refused)?;
+            let created = conn
+                .transaction(|conn| {
+                    let created = manage::create_application(conn, &spec)?;
+                    audit::record(conn, "application.create", "application", &created.client_id, &spec.name)?;
+                    Ok(created)
+                })
+                .map_err(CliError::Refused)?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
@@ -247,7 +189,11 @@ fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) ->
         }
         AppCommand::RotateSecret { client_id } => {
             // Returns once every running server has forgotten the old secret.
-            let rotated = change_applications(url, conn, |conn| manage::rotate_secret(conn, &client_id));
+            let rotated = change_applications(url, conn, |conn| {
+                let secret = manage::rotate_secret(conn, &client_id)?;
+                audit::record(conn, "application.rotate_secret", "application", &client_id, "")?;
+                Ok(secret)
+            });
             let (secret, unconfirmed) = rotated.map_err(|e| match e {
                 ApiError::NotFound => CliError::NoSuchApplication(client_id.clone()),
                 other => CliError::Refused(other),

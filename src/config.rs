@@ -75,6 +75,8 @@ pub struct Settings {
     pub secret_key: Option<SecretString>,
     pub throttle: ThrottleSettings,
     pub providers: ProviderSettings,
+    /// `RUST_LOG`, for the file's value to apply too (the environment's wins anyway).
+    pub log_filter: String,
 }
 
 /// Identity provider settings; URLs are configuration so tests can point them at a fake.
@@ -96,43 +98,132 @@ pub struct ProviderSettings {
     pub apple_jwks_url: String,
 }
 
-/// Names that may be set; each maps `PORTCULLIS_X` (or `DATABASE_URL`, `RUST_LOG`) to the
-/// TOML key `x`.
-const KEYS: &[&str] = &[
-    "DATABASE_URL",
-    "PORTCULLIS_DB_POOL_SIZE",
-    "PORTCULLIS_BIND",
-    "PORTCULLIS_WORKERS",
-    "PORTCULLIS_ISSUER",
-    "PORTCULLIS_ACCESS_TOKEN_TTL",
-    "PORTCULLIS_REFRESH_TOKEN_TTL",
-    "PORTCULLIS_REFRESH_REUSE_GRACE",
-    "PORTCULLIS_CORS_ORIGINS",
-    "PORTCULLIS_TRUSTED_PROXIES",
-    "PORTCULLIS_SECRET_KEY",
-    "PORTCULLIS_THROTTLE_WINDOW",
-    "PORTCULLIS_THROTTLE_ACCOUNT_FAILURES",
-    "PORTCULLIS_THROTTLE_ADDRESS_FAILURES",
-    "PORTCULLIS_THROTTLE_REGISTRATIONS",
-    "PORTCULLIS_PROVIDER_TIMEOUT_MS",
-    "PORTCULLIS_GOOGLE_CLIENT_IDS",
-    "PORTCULLIS_GOOGLE_CLIENT_SECRET",
-    "PORTCULLIS_GOOGLE_AUTH_URL",
-    "PORTCULLIS_GOOGLE_TOKEN_URL",
-    "PORTCULLIS_GOOGLE_TOKENINFO_URL",
-    "PORTCULLIS_GOOGLE_USERINFO_URL",
-    "PORTCULLIS_GOOGLE_JWKS_URL",
-    "PORTCULLIS_FACEBOOK_APP_ID",
-    "PORTCULLIS_FACEBOOK_APP_SECRET",
-    "PORTCULLIS_FACEBOOK_GRAPH_URL",
-    "PORTCULLIS_FACEBOOK_DIALOG_URL",
-    "PORTCULLIS_APPLE_CLIENT_IDS",
-    "PORTCULLIS_APPLE_JWKS_URL",
-    "RUST_LOG",
+/// One setting: the environment variable that sets it, its default and what it means.
+/// This table is the only list of settings: `--help` is built from it (`cli.rs`), the
+/// TOML keys are derived from it, and `parse` takes its defaults from it.
+#[derive(Debug)]
+pub struct Setting {
+    pub env: &'static str,
+    /// The default as `--help` shows it; `None` when it is empty or computed (then
+    /// `about` says what it is).
+    pub default: Option<&'static str>,
+    pub about: &'static str,
+    /// Its value is never echoed (`--help` hides the environment's value).
+    pub secret: bool,
+}
+
+const fn plain(env: &'static str, default: &'static str, about: &'static str) -> Setting {
+    Setting { env, default: Some(default), about, secret: false }
+}
+
+const fn unset(env: &'static str, about: &'static str) -> Setting {
+    Setting { env, default: None, about, secret: false }
+}
+
+const fn secret(env: &'static str, about: &'static str) -> Setting {
+    Setting { env, default: None, about, secret: true }
+}
+
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        env: "DATABASE_URL",
+        default: Some("sqlite://portcullis.db"),
+        about: "Where the data lives: sqlite://PATH (relative, or sqlite:///absolute/path) or postgres://...",
+        // A PostgreSQL URL may carry a password.
+        secret: true,
+    },
+    unset("PORTCULLIS_DB_POOL_SIZE", "Database connections per pool (default: two per CPU core, at least 4)"),
+    plain("PORTCULLIS_BIND", "127.0.0.1:8000", "The address and port to listen on"),
+    unset("PORTCULLIS_WORKERS", "HTTP worker threads (default: one per CPU core)"),
+    unset(
+        "PORTCULLIS_ISSUER",
+        "The public base URL, the tokens' issuer; https makes the browser cookie Secure (default: http:// and \
+         the bind address)",
+    ),
+    plain("PORTCULLIS_ACCESS_TOKEN_TTL", "3600", "Access token lifetime, in seconds"),
+    plain("PORTCULLIS_REFRESH_TOKEN_TTL", "2592000", "Refresh token lifetime, in seconds"),
+    plain(
+        "PORTCULLIS_REFRESH_REUSE_GRACE",
+        "0",
+        "Seconds after a rotation during which replaying the previous refresh token is refused without \
+         revoking its family",
+    ),
+    unset("PORTCULLIS_CORS_ORIGINS", "Origins whose browser pages may call the API, comma-separated (default: none)"),
+    unset(
+        "PORTCULLIS_TRUSTED_PROXIES",
+        "CIDRs of proxies whose X-Forwarded-For gives the client address, comma-separated (default: none)",
+    ),
+    secret(
+        "PORTCULLIS_SECRET_KEY",
+        "Key for cookies and for sealing provider refresh tokens (default: generated and stored in the \
+         database on first start)",
+    ),
+    plain("PORTCULLIS_THROTTLE_WINDOW", "900", "Seconds over which failed sign-ins and sign-ups are counted"),
+    plain("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", "10", "Failed sign-ins per account per window, then 429"),
+    plain(
+        "PORTCULLIS_THROTTLE_ADDRESS_FAILURES",
+        "100",
+        "Failed sign-ins (and password-reset requests) per client address per window, then 429",
+    ),
+    plain("PORTCULLIS_THROTTLE_REGISTRATIONS", "20", "Sign-ups per client address per window, then 429"),
+    plain("PORTCULLIS_PROVIDER_TIMEOUT_MS", "5000", "Timeout of each call to an identity provider, in milliseconds"),
+    unset(
+        "PORTCULLIS_GOOGLE_CLIENT_IDS",
+        "Google client ids (web, iOS, Android), comma-separated (default: none, Google disabled)",
+    ),
+    secret("PORTCULLIS_GOOGLE_CLIENT_SECRET", "The first Google client id's secret, for the browser redirect flow"),
+    plain("PORTCULLIS_GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth", "Google's authorization endpoint"),
+    plain("PORTCULLIS_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "Google's token endpoint"),
+    plain(
+        "PORTCULLIS_GOOGLE_TOKENINFO_URL",
+        "https://oauth2.googleapis.com/tokeninfo",
+        "Google's tokeninfo endpoint (checks Google access tokens)",
+    ),
+    plain(
+        "PORTCULLIS_GOOGLE_USERINFO_URL",
+        "https://openidconnect.googleapis.com/v1/userinfo",
+        "Google's userinfo endpoint",
+    ),
+    plain("PORTCULLIS_GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs", "Google's ID token signing keys"),
+    unset("PORTCULLIS_FACEBOOK_APP_ID", "The Facebook app id (default: none, Facebook disabled)"),
+    secret("PORTCULLIS_FACEBOOK_APP_SECRET", "The Facebook app secret"),
+    plain(
+        "PORTCULLIS_FACEBOOK_GRAPH_URL",
+        "https://graph.facebook.com/v19.0",
+        "The Graph API base (/debug_token, /me and /oauth/access_token below it)",
+    ),
+    plain(
+        "PORTCULLIS_FACEBOOK_DIALOG_URL",
+        "https://www.facebook.com/v19.0/dialog/oauth",
+        "Facebook's authorization dialog",
+    ),
+    unset(
+        "PORTCULLIS_APPLE_CLIENT_IDS",
+        "Apple services and bundle ids, comma-separated (default: none, Apple disabled)",
+    ),
+    plain("PORTCULLIS_APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys", "Apple's ID token signing keys"),
+    plain("RUST_LOG", "info", "Log filter, e.g. info or portcullis=debug,info"),
 ];
 
-fn file_key(env_key: &str) -> String {
-    env_key.strip_prefix("PORTCULLIS_").unwrap_or(env_key).to_ascii_lowercase()
+impl Setting {
+    /// The TOML key: lower case, without the `PORTCULLIS_` prefix.
+    pub fn file_key(&self) -> String {
+        self.env.strip_prefix("PORTCULLIS_").unwrap_or(self.env).to_ascii_lowercase()
+    }
+
+    /// The command-line flag, without its dashes.
+    pub fn flag(&self) -> String {
+        self.file_key().replace('_', "-")
+    }
+}
+
+/// The default of `key`, which must be in `SETTINGS` with a default.
+fn default_of(key: &str) -> &'static str {
+    SETTINGS
+        .iter()
+        .find(|s| s.env == key)
+        .and_then(|s| s.default)
+        .unwrap_or_else(|| panic!("{key} is not a setting with a default"))
 }
 
 /// Raw string values by environment-variable name, before parsing.
@@ -140,16 +231,18 @@ fn file_key(env_key: &str) -> String {
 pub struct RawSettings(HashMap<String, String>);
 
 impl RawSettings {
-    /// The TOML file (if any) overlaid by the process environment, which wins.
-    pub fn load(config_path: Option<&Path>) -> Result<Self, ConfigError> {
+    /// The TOML file (if any) overlaid by `given`, the values set on the command line or
+    /// in the environment (by environment-variable name), which win.
+    pub fn load<'a>(
+        config_path: Option<&Path>,
+        given: impl IntoIterator<Item = (&'a str, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut raw = match config_path {
             Some(path) => Self::from_toml_file(path)?,
             None => Self::default(),
         };
-        for key in KEYS {
-            if let Ok(value) = std::env::var(key) {
-                raw.0.insert((*key).to_owned(), value);
-            }
+        for (key, value) in given {
+            raw.0.insert(key.to_owned(), value);
         }
         Ok(raw)
     }
@@ -159,8 +252,8 @@ impl RawSettings {
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
         let mut raw = Self::default();
-        for key in KEYS {
-            let Some(value) = table.get(&file_key(key)) else { continue };
+        for setting in SETTINGS {
+            let Some(value) = table.get(&setting.file_key()) else { continue };
             let text = match value {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Array(items) => items
@@ -170,7 +263,7 @@ impl RawSettings {
                     .join(","),
                 other => other.to_string(),
             };
-            raw.0.insert((*key).to_owned(), text);
+            raw.0.insert(setting.env.to_owned(), text);
         }
         Ok(raw)
     }
@@ -185,14 +278,20 @@ impl RawSettings {
         self.0.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
-    fn string(&self, key: &str, default: &str) -> String {
-        self.get(key).unwrap_or(default).to_owned()
+    fn string(&self, key: &str) -> String {
+        self.get(key).unwrap_or_else(|| default_of(key)).to_owned()
     }
 
-    fn number<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T, ConfigError> {
+    fn number<T: std::str::FromStr>(&self, key: &'static str) -> Result<T, ConfigError> {
+        let text = self.get(key).unwrap_or_else(|| default_of(key));
+        text.parse().map_err(|_| ConfigError::invalid(key, format!("not a number: {text}")))
+    }
+
+    /// A number whose default is computed, not in `SETTINGS`.
+    fn number_or<T: std::str::FromStr>(&self, key: &'static str, computed: T) -> Result<T, ConfigError> {
         match self.get(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| ConfigError::invalid(key, format!("not a number: {v}"))),
+            None => Ok(computed),
+            Some(_) => self.number(key),
         }
     }
 
@@ -207,8 +306,8 @@ impl RawSettings {
     }
 
     pub fn parse(&self) -> Result<Settings, ConfigError> {
-        let database_url = DatabaseUrl::parse(self.get("DATABASE_URL").unwrap_or("sqlite://portcullis.db"))?;
-        let bind_text = self.string("PORTCULLIS_BIND", "127.0.0.1:8000");
+        let database_url = DatabaseUrl::parse(&self.string("DATABASE_URL"))?;
+        let bind_text = self.string("PORTCULLIS_BIND");
         let bind: SocketAddr = bind_text
             .parse()
             .map_err(|_| ConfigError::invalid("PORTCULLIS_BIND", format!("not an address: {bind_text}")))?;
@@ -231,57 +330,48 @@ impl RawSettings {
         };
         Ok(Settings {
             database_url,
-            db_pool_size: self.number("PORTCULLIS_DB_POOL_SIZE", (cores as u32 * 2).max(4))?,
+            db_pool_size: self.number_or("PORTCULLIS_DB_POOL_SIZE", (cores as u32 * 2).max(4))?,
             bind,
-            workers: self.number("PORTCULLIS_WORKERS", cores)?.max(1),
+            workers: self.number_or("PORTCULLIS_WORKERS", cores)?.max(1),
             issuer,
             access_token_ttl: positive(
                 "PORTCULLIS_ACCESS_TOKEN_TTL",
-                self.number("PORTCULLIS_ACCESS_TOKEN_TTL", 3600)?,
+                self.number("PORTCULLIS_ACCESS_TOKEN_TTL")?,
             )?,
             refresh_token_ttl: positive(
                 "PORTCULLIS_REFRESH_TOKEN_TTL",
-                self.number("PORTCULLIS_REFRESH_TOKEN_TTL", 2_592_000)?,
+                self.number("PORTCULLIS_REFRESH_TOKEN_TTL")?,
             )?,
-            refresh_reuse_grace: self.number("PORTCULLIS_REFRESH_REUSE_GRACE", 0i64)?.max(0),
+            refresh_reuse_grace: self.number::<i64>("PORTCULLIS_REFRESH_REUSE_GRACE")?.max(0),
             cors_origins: self.list("PORTCULLIS_CORS_ORIGINS"),
             trusted_proxies,
             secret_key: self.secret("PORTCULLIS_SECRET_KEY"),
             throttle: ThrottleSettings {
                 window_secs: positive(
                     "PORTCULLIS_THROTTLE_WINDOW",
-                    self.number("PORTCULLIS_THROTTLE_WINDOW", 900)?,
+                    self.number("PORTCULLIS_THROTTLE_WINDOW")?,
                 )?,
-                account_failures: self.number("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES", 10)?,
-                address_failures: self.number("PORTCULLIS_THROTTLE_ADDRESS_FAILURES", 100)?,
-                registrations: self.number("PORTCULLIS_THROTTLE_REGISTRATIONS", 20)?,
+                account_failures: self.number("PORTCULLIS_THROTTLE_ACCOUNT_FAILURES")?,
+                address_failures: self.number("PORTCULLIS_THROTTLE_ADDRESS_FAILURES")?,
+                registrations: self.number("PORTCULLIS_THROTTLE_REGISTRATIONS")?,
             },
             providers: ProviderSettings {
-                timeout_ms: self.number("PORTCULLIS_PROVIDER_TIMEOUT_MS", 5000)?,
+                timeout_ms: self.number("PORTCULLIS_PROVIDER_TIMEOUT_MS")?,
                 google_client_ids: self.list("PORTCULLIS_GOOGLE_CLIENT_IDS"),
                 google_client_secret: self.secret("PORTCULLIS_GOOGLE_CLIENT_SECRET"),
-                google_auth_url: self
-                    .string("PORTCULLIS_GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth"),
-                google_token_url: self
-                    .string("PORTCULLIS_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
-                google_tokeninfo_url: self
-                    .string("PORTCULLIS_GOOGLE_TOKENINFO_URL", "https://oauth2.googleapis.com/tokeninfo"),
-                google_userinfo_url: self.string(
-                    "PORTCULLIS_GOOGLE_USERINFO_URL",
-                    "https://openidconnect.googleapis.com/v1/userinfo",
-                ),
-                google_jwks_url: self
-                    .string("PORTCULLIS_GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
+                google_auth_url: self.string("PORTCULLIS_GOOGLE_AUTH_URL"),
+                google_token_url: self.string("PORTCULLIS_GOOGLE_TOKEN_URL"),
+                google_tokeninfo_url: self.string("PORTCULLIS_GOOGLE_TOKENINFO_URL"),
+                google_userinfo_url: self.string("PORTCULLIS_GOOGLE_USERINFO_URL"),
+                google_jwks_url: self.string("PORTCULLIS_GOOGLE_JWKS_URL"),
                 facebook_app_id: self.get("PORTCULLIS_FACEBOOK_APP_ID").map(str::to_owned),
                 facebook_app_secret: self.secret("PORTCULLIS_FACEBOOK_APP_SECRET"),
-                facebook_graph_url: self
-                    .string("PORTCULLIS_FACEBOOK_GRAPH_URL", "https://graph.facebook.com/v19.0"),
-                facebook_dialog_url: self
-                    .string("PORTCULLIS_FACEBOOK_DIALOG_URL", "https://www.facebook.com/v19.0/dialog/oauth"),
+                facebook_graph_url: self.string("PORTCULLIS_FACEBOOK_GRAPH_URL"),
+                facebook_dialog_url: self.string("PORTCULLIS_FACEBOOK_DIALOG_URL"),
                 apple_client_ids: self.list("PORTCULLIS_APPLE_CLIENT_IDS"),
-                apple_jwks_url: self
-                    .string("PORTCULLIS_APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys"),
+                apple_jwks_url: self.string("PORTCULLIS_APPLE_JWKS_URL"),
             },
+            log_filter: self.string("RUST_LOG"),
         })
     }
 }
@@ -293,9 +383,13 @@ fn parse_cidr(text: &str) -> Result<IpNet, ConfigError> {
 }
 
 impl Settings {
-    /// Settings from `--config`/`PORTCULLIS_CONFIG` and the environment.
-    pub fn load(config_path: Option<&Path>) -> Result<Self, ConfigError> {
-        RawSettings::load(config_path)?.parse()
+    /// Settings from `--config`/`PORTCULLIS_CONFIG` and `given`, the values from the
+    /// command line and the environment.
+    pub fn load<'a>(
+        config_path: Option<&Path>,
+        given: impl IntoIterator<Item = (&'a str, String)>,
+    ) -> Result<Self, ConfigError> {
+        RawSettings::load(config_path, given)?.parse()
     }
 
     /// An https issuer: the browser cookie is Secure and `__Host-` prefixed.
@@ -330,6 +424,14 @@ mod tests {
         assert_eq!(s.access_token_ttl, 3600);
         assert_eq!(s.refresh_token_ttl, 2_592_000);
         assert_eq!(s.refresh_reuse_grace, 0);
+    }
+
+    #[test]
+    fn each_setting_is_listed_once() {
+        let mut names: Vec<_> = SETTINGS.iter().map(|s| s.env).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SETTINGS.len());
     }
 
     #[test]

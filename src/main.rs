@@ -1,16 +1,14 @@
-use clap::Parser;
-
-use portcullis::cli::{self, Cli, CliError, Command};
+use portcullis::cli::{self, CliError, Command};
 use portcullis::config::Settings;
 use portcullis::startup::Application;
 
 fn main() {
-    let cli = Cli::parse();
-    portcullis::telemetry::init("info");
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let (cli, given) = cli::parse();
+    let settings = match Settings::load(cli.config.as_deref(), given) {
         Ok(settings) => settings,
         Err(error) => exit(&format!("configuration: {error}")),
     };
+    portcullis::telemetry::init(&settings.log_filter);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         offline => cli::run_offline(offline, &settings),

@@ -1,11 +1,12 @@
 //! Operations shared by the command line and the admin API: registering applications,
 //! rotating their secrets, creating staff users.
 
+use diesel::QueryResult;
 use serde::Serialize;
 
 use crate::auth::passwords;
 use crate::db::{is_unique_violation, Writer};
-use crate::domain::{ClientType, Email, GrantType, NewPassword, PasswordRules};
+use crate::domain::{ClientType, Email, GrantType, NewPassword};
 use crate::error::ApiError;
 use crate::store::applications::{Application, NewApplication};
 use crate::store::users::{NewUser, User};
@@ -109,16 +110,15 @@ pub fn rotate_secret(conn: &mut Writer<'_>, client_id: &str) -> Result<ClientSec
     Ok(secret)
 }
 
-/// Creates an active staff user with a usable password.
+/// Creates an active staff user with a usable password; `record` writes the caller's
+/// audit event in the same transaction.
 pub fn create_superuser(
     conn: &mut Writer<'_>,
-    email: &str,
-    password: &str,
+    email: &Email,
+    password: &NewPassword,
     username: Option<&str>,
+    record: impl FnOnce(&mut Writer<'_>, &User) -> QueryResult<usize>,
 ) -> Result<User, ApiError> {
-    let email = Email::parse(email).map_err(|e| ApiError::invalid_request(e.to_string()))?;
-    let password = NewPassword::parse(password, &PasswordRules { email: Some(email.as_str()), username })
-        .map_err(|problems| ApiError::invalid_request(problems.join(" ")))?;
     let hash = passwords::hash_with(password.expose(), &mut passwords::Memory::new())?;
     conn.transaction(|conn| {
         if User::find_by_email(conn, email.as_str())?.is_some() {
@@ -138,12 +138,14 @@ pub fn create_superuser(
             is_staff: true,
             date_joined: crate::time::now(),
         };
-        User::insert(conn, &new).map_err(|e| {
+        let user = User::insert(conn, &new).map_err(|e| {
             if is_unique_violation(&e) {
                 ApiError::invalid_request("A user with that email or username already exists.")
             } else {
-                e.into()
+                ApiError::from(e)
             }
-        })
+        })?;
+        record(conn, &user)?;
+        Ok(user)
     })
 }

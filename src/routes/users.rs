@@ -14,6 +14,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::params::Params;
 use crate::respond::no_store;
 use crate::state::AppState;
+use crate::store::audit::{self, NewAuditEvent};
 use crate::store::tokens::revoke;
 use crate::store::users::{NewUser, User, UserView};
 use crate::store::Page;
@@ -107,10 +108,11 @@ pub async fn register(
     // Cheap checks first: a throttled or duplicate sign-up costs no argon2 work, and a
     // bad client is refused before any user exists. A write job: the attempt is counted.
     let clients = state.clients.clone();
+    let counted_address = address.clone();
     let (app, email) = state
         .writes
         .run(move |conn| {
-            throttle::take_registration(conn, &throttle_settings, &address)?;
+            throttle::take_registration(conn, &throttle_settings, &counted_address)?;
             let needs = Needs::grant(GrantType::Password);
             let app = client.map(|c| clients.authorize(conn, &c, &needs)).transpose()?;
             if User::find_by_email(conn, email.as_str())?.is_some() {
@@ -153,12 +155,39 @@ pub async fn register(
                     )?),
                     None => None,
                 };
+                let client_id = app.as_ref().map(|app| app.client_id.as_str()).unwrap_or_default();
+                audit_own_change(conn, &user, "user.register", &address, client_id)?;
                 Ok((user, tokens))
             })
         })
         .await?;
     let tokens = issued.map(|issued| state.issuer.sign(issued)).transpose()?;
     Ok(no_store(&mut HttpResponse::Created()).json(Registered { user: UserView::from(&user), tokens }))
+}
+
+/// A user's change to its own account, by the user from `address`; `detail` names the
+/// client it came through, if any.
+fn audit_own_change(
+    conn: &mut Writer<'_>,
+    user: &User,
+    action: &str,
+    address: &str,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let target = user.id.to_string();
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor_user_id: Some(user.id),
+            action,
+            target_type: "user",
+            target_id: &target,
+            ip: Some(address),
+            detail,
+            ..Default::default()
+        },
+    )?;
+    Ok(())
 }
 
 fn email_taken() -> ApiError {
@@ -238,14 +267,17 @@ pub async fn change_password(
         errors.insert("new_password", problems);
         ApiError::Validation(errors)
     })?;
+    let address = client_ip_text(&req, &state.settings.trusted_proxies);
+    // A user who signed up with a provider sets a first password without an old one.
+    let action = if user.password_hash.is_some() { "user.change_password" } else { "user.set_password" };
     // The old password is a sign-in's secret: a stolen access token must not make it
     // guessable without limit, so its check counts like a sign-in's.
     if user.password_hash.is_some() {
-        let address = client_ip_text(&req, &state.settings.trusted_proxies);
         let (verified, attempt) =
             throttle::judge_password(&state, user.username.clone(), Some(&user), old, address.clone())
                 .await?;
-        state.writes.run(move |conn| attempt.settle(conn, verified, &address)).await?;
+        let counted_address = address.clone();
+        state.writes.run(move |conn| attempt.settle(conn, verified, &counted_address)).await?;
         if !verified {
             let mut errors = FieldErrors::new();
             errors.insert("old_password", vec!["The old password is not correct.".into()]);
@@ -254,6 +286,7 @@ pub async fn change_password(
     }
     let hash = state.hashes.run(move |memory| passwords::hash_with(new.expose(), memory)).await?;
     let keep_family = bearer.token.record.family_id.clone();
+    let client_id = bearer.token.claims.client_id.clone();
     state
         .writes
         .run(move |conn| {
@@ -263,7 +296,7 @@ pub async fn change_password(
                 // A browser signed in with the old password could otherwise keep
                 // approving authorization requests.
                 crate::store::browser::end_user_sessions(conn, user.id)?;
-                Ok(())
+                audit_own_change(conn, &user, action, &address, &client_id)
             })
         })
         .await?;

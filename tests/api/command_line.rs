@@ -169,3 +169,77 @@ struct Pid {
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pid: i32,
 }
+
+/// Runs the CLI on a pseudo-terminal against the test's database, answering each prompt
+/// of `dialogue` in turn; returns the exit code and what the terminal showed.
+fn on_a_terminal(app: &crate::helpers::TestApp, args: &[&str], dialogue: &[(&str, &str)]) -> (i32, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_dialogue.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env("DATABASE_URL", &app.database_url)
+        .env("PTY_DIALOGUE", serde_json::to_string(dialogue).unwrap())
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .expect("python3 runs");
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Asserts that `shown` has each of `texts`, in that order.
+fn assert_in_order(shown: &str, texts: &[&str]) {
+    let mut rest = shown;
+    for text in texts {
+        let at = rest.find(text).unwrap_or_else(|| panic!("{text:?} missing or out of order in:\n{shown}"));
+        rest = &rest[at + text.len()..];
+    }
+}
+
+both_backends! {
+    async fn interactive_createsuperuser_asks_again_until_the_answers_will_do(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("taken@example.com", PASSWORD).await;
+        let (code, shown) = on_a_terminal(&app, &["createsuperuser"], &[
+            ("Email: ", "not-an-email"),
+            ("Email: ", "taken@example.com"),
+            ("Email: ", "root@example.com"),
+            ("Username", ""),
+            ("Password: ", "short"),
+            ("Password (again): ", "short"),
+            ("Password: ", "an admin passphrase"),
+            ("Password (again): ", "another passphrase"),
+            ("Password: ", "an admin passphrase"),
+            ("Password (again): ", "an admin passphrase"),
+        ]);
+        assert_eq!(code, 0, "{shown}");
+        assert_in_order(&shown, &[
+            "Enter a valid email address.",
+            "A user with that email already exists.",
+            "too short",
+            "The passwords differ.",
+            "superuser root created",
+        ]);
+        assert!(!shown.contains("passphrase"), "a password was echoed:\n{shown}");
+        let client = app.confidential_client();
+        let admin = app.token(&client).password("root@example.com", "an admin passphrase").scope("admin").ok().await;
+        assert_eq!(admin["scope"], "admin");
+    }
+
+    async fn createsuperuser_without_a_terminal_refuses_at_once(backend) {
+        let app = spawn_app(backend).await;
+        let piped = app.cli(&["createsuperuser"], Some("not-an-email\nan admin passphrase\n"));
+        assert!(!piped.status.success());
+        assert!(String::from_utf8_lossy(&piped.stderr).contains("Enter a valid email address."));
+        let mismatched_flag = app.cli(&["createsuperuser", "--email", "nope", "--password-stdin"], Some("an admin passphrase\n"));
+        assert!(!mismatched_flag.status.success());
+        assert!(String::from_utf8_lossy(&mismatched_flag.stderr).contains("Enter a valid email address."));
+        let ended = app.cli(&["createsuperuser"], Some(""));
+        assert!(!ended.status.success());
+        assert!(String::from_utf8_lossy(&ended.stderr).contains("standard input ended"));
+        let users: i64 = {
+            use diesel::prelude::*;
+            portcullis::store::schema::users::table.count().get_result(&mut app.db()).unwrap()
+        };
+        assert_eq!(users, 0);
+    }
+}

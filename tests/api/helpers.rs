@@ -221,9 +221,21 @@ impl TestApp {
 
     /// A staff user created with the CLI's code path.
     pub fn create_staff(&self, email: &str, password: &str) -> i64 {
-        manage::create_superuser(&mut portcullis::db::Writer::offline(&mut self.db()), email, password, None)
-            .expect("superuser")
-            .id
+        use portcullis::domain::{Email, NewPassword, PasswordRules};
+        let email = Email::parse(email).expect("email");
+        let password =
+            NewPassword::parse(password, &PasswordRules { email: Some(email.as_str()), username: None })
+                .expect("password");
+        let mut conn = self.db();
+        manage::create_superuser(
+            &mut portcullis::db::Writer::offline(&mut conn),
+            &email,
+            &password,
+            None,
+            |_, _| Ok(0),
+        )
+        .expect("superuser")
+        .id
     }
 
     pub fn set_active(&self, user_id: i64, active: bool) {

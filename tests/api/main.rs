@@ -5,9 +5,11 @@ mod helpers;
 mod accounts;
 mod admin_api;
 mod admin_console;
+mod audit_trail;
 mod bad_input;
 mod brute_force;
 mod command_line;
+mod configuration;
 
 mod lifecycle;
 mod openapi;
