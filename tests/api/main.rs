@@ -11,6 +11,7 @@ mod command_line;
 
 mod lifecycle;
 mod operations;
+mod readme;
 
 mod browser;
 mod browser_social;
