@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need from the system beyond the Rust toolchain, installed from Debian's
-# packages when missing: libpq (diesel's PostgreSQL backend links it), psql's tools, and
-# Chromium with chromedriver for the browser test. Idempotent; root or sudo for apt-get.
+# packages when missing: libpq (diesel's PostgreSQL backend links it), psql's tools,
+# Chromium with chromedriver for the browser tests, and jq (README's walk-through uses it).
+# Idempotent; root or sudo for apt-get.
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,7 @@ dpkg -s libpq-dev >/dev/null 2>&1 || missing+=(libpq-dev)
 command -v pg_isready >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo

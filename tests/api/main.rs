@@ -14,6 +14,7 @@ mod configuration;
 mod lifecycle;
 mod openapi;
 mod operations;
+mod readme;
 
 mod browser;
 mod browser_social;
