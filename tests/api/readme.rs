@@ -175,6 +175,7 @@ both_backends! {
         assert!(refreshed.refresh.starts_with("pc_rt_"), "no new refresh token kept: {}", refreshed.output);
         assert_ne!(refreshed.access, signed_in.access, "the refresh gave the same access token");
         assert_ne!(refreshed.refresh, signed_in.refresh, "the refresh gave the same refresh token");
+        assert_eq!(app.user_status(&signed_in.access).await, 401, "the access token from before the refresh still works");
 
         // Sign-out revokes the pair the refresh gave, not the one before it.
         let signed_out = step(&steps, "sign-out");
