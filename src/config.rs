@@ -163,7 +163,7 @@ pub const SETTINGS: &[Setting] = &[
     plain(
         "PORTCULLIS_THROTTLE_ADDRESS_FAILURES",
         "100",
-        "Failed sign-ins (and password-reset requests) per client address per window, then 429",
+        "Failed sign-ins per client address per window, then 429",
     ),
     plain("PORTCULLIS_THROTTLE_REGISTRATIONS", "20", "Sign-ups per client address per window, then 429"),
     plain("PORTCULLIS_PROVIDER_TIMEOUT_MS", "5000", "Timeout of each call to an identity provider, in milliseconds"),
