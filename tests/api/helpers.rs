@@ -117,18 +117,32 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut RawSet
             let url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
             (url, TestDb::Sqlite(dir))
         }
-        Backend::Postgres => {
-            let name =
-                format!("t_{}", portcullis::tokens::random::token(9).to_lowercase().replace(['-', '_'], "x"));
-            let mut admin =
-                PgConnection::establish(&postgres_admin_url()).expect("PostgreSQL on 127.0.0.1:5432");
-            admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
-            let base = postgres_admin_url();
-            let url = format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base));
-            (url, TestDb::Postgres { name })
-        }
+        Backend::Postgres => new_postgres_database(),
     };
     start_server(database_url, test_db, configure).await
+}
+
+fn new_postgres_database() -> (String, TestDb) {
+    let name = format!("t_{}", portcullis::tokens::random::token(9).to_lowercase().replace(['-', '_'], "x"));
+    let mut admin = PgConnection::establish(&postgres_admin_url()).expect("PostgreSQL on 127.0.0.1:5432");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+    let base = postgres_admin_url();
+    let url = format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base));
+    (url, TestDb::Postgres { name })
+}
+
+/// An empty PostgreSQL database, without a server, for a test that fills it itself (e.g. by
+/// restoring a dump); dropped with the value.
+pub struct EmptyPostgres {
+    pub url: String,
+    _db: TestDb,
+}
+
+impl EmptyPostgres {
+    pub fn create() -> Self {
+        let (url, db) = new_postgres_database();
+        EmptyPostgres { url, _db: db }
+    }
 }
 
 async fn start_server(database_url: String, db: TestDb, configure: impl FnOnce(&mut RawSettings)) -> TestApp {

@@ -10,6 +10,7 @@ mod bad_input;
 mod brute_force;
 mod command_line;
 mod configuration;
+mod django_fixtures;
 
 mod lifecycle;
 mod openapi;
