@@ -11,7 +11,7 @@
 //! that many per server: many parallel correct sign-ins of one account are not
 //! mistaken for guesses (the limit must exceed replicas x 2 x cores for that to hold).
 
-use crate::auth::passwords;
+use crate::auth::password_check::{self, Checked};
 use crate::config::ThrottleSettings;
 use crate::db::Writer;
 use crate::domain::Email;
@@ -99,26 +99,29 @@ pub async fn judge_password(
     user: Option<&User>,
     password: String,
     address: String,
-) -> Result<(bool, LoginAttempt), ApiError> {
+) -> Result<(Checked, LoginAttempt), ApiError> {
     let turn = state.hashes.turn().await?;
     let settings = state.settings.throttle.clone();
     let account = account_key(&login, user);
     let attempt = state.writes.run(move |conn| begin_login(conn, &settings, account, &address)).await?;
-    let stored = user.and_then(|u| u.password_hash.clone());
-    let verified =
-        turn.run(move |memory| Ok(passwords::verify(&password, stored.as_deref(), memory))).await?;
-    Ok((verified, attempt))
+    let user = user.cloned();
+    let checked = turn.run(move |memory| password_check::check(&password, user.as_ref(), memory)).await?;
+    Ok((checked, attempt))
 }
 
 impl LoginAttempt {
-    /// Settles the attempt by its password check: a right password clears the count
-    /// (whatever refuses the sign-in afterwards, a disabled account or a scope, is not
-    /// a guess); a wrong one stays counted and is audited.
-    pub fn settle(self, conn: &mut Writer<'_>, verified: bool, address: &str) -> Result<(), ApiError> {
-        if verified {
-            self.succeeded(conn)
+    /// Settles the attempt by its password check, and says whether the password was right:
+    /// a right one clears the count (whatever refuses the sign-in afterwards, a disabled
+    /// account or a scope, is not a guess) and stores its upgraded hash if it has one; a
+    /// wrong one stays counted and is audited.
+    pub fn settle(self, conn: &mut Writer<'_>, checked: Checked, address: &str) -> Result<bool, ApiError> {
+        if checked.is_right() {
+            checked.record(conn)?;
+            self.succeeded(conn)?;
+            Ok(true)
         } else {
-            self.failed(conn, address)
+            self.failed(conn, address)?;
+            Ok(false)
         }
     }
 

@@ -62,14 +62,14 @@ pub async fn check_password(
         crate::db::run(&state.pool, move |conn| Ok(User::find_by_login(conn, &login)?)).await?
     };
     let judged = throttle::judge_password(state, login, user.as_ref(), password, address.clone()).await;
-    let (verified, attempt) = match judged {
+    let (checked, attempt) = match judged {
         Err(ApiError::RateLimited { retry_after }) => return Ok(PasswordSignIn::Throttled { retry_after }),
         other => other?,
     };
     state
         .writes
         .run(move |conn| {
-            attempt.settle(conn, verified, &address)?;
+            let verified = attempt.settle(conn, checked, &address)?;
             let Some(user) = user.filter(|u| verified && u.is_active) else {
                 return Ok(PasswordSignIn::Refused);
             };

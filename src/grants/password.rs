@@ -34,14 +34,14 @@ pub async fn password(
         .await?
     };
     // Locked out means the password is not even looked at.
-    let (verified, attempt) =
+    let (checked, attempt) =
         throttle::judge_password(state, login, user.as_ref(), password, address.clone()).await?;
 
     let issuer = state.issuer.clone();
     let issued = state
         .writes
         .run(move |conn| {
-            attempt.settle(conn, verified, &address)?;
+            let verified = attempt.settle(conn, checked, &address)?;
             let Some(user) = user.filter(|_| verified) else {
                 return Err(ApiError::invalid_grant("Invalid credentials given."));
             };

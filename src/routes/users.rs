@@ -273,11 +273,11 @@ pub async fn change_password(
     // The old password is a sign-in's secret: a stolen access token must not make it
     // guessable without limit, so its check counts like a sign-in's.
     if user.password_hash.is_some() {
-        let (verified, attempt) =
+        let (checked, attempt) =
             throttle::judge_password(&state, user.username.clone(), Some(&user), old, address.clone())
                 .await?;
         let counted_address = address.clone();
-        state.writes.run(move |conn| attempt.settle(conn, verified, &counted_address)).await?;
+        let verified = state.writes.run(move |conn| attempt.settle(conn, checked, &counted_address)).await?;
         if !verified {
             let mut errors = FieldErrors::new();
             errors.insert("old_password", vec!["The old password is not correct.".into()]);

@@ -130,6 +130,18 @@ impl User {
         diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(&mut **conn)
     }
 
+    /// Sets `hash` only where the stored hash is still `replaces`; the row count says whether.
+    pub fn replace_password_hash(
+        conn: &mut Writer<'_>,
+        id: i64,
+        replaces: &str,
+        hash: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(users::table.find(id).filter(users::password_hash.eq(replaces)))
+            .set(users::password_hash.eq(hash))
+            .execute(&mut **conn)
+    }
+
     pub fn set_names(conn: &mut Writer<'_>, id: i64, first: &str, last: &str) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
             .set((users::first_name.eq(first), users::last_name.eq(last)))

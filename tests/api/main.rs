@@ -11,6 +11,7 @@ mod brute_force;
 mod command_line;
 mod configuration;
 mod django_fixtures;
+mod django_passwords;
 
 mod lifecycle;
 mod openapi;
