@@ -11,9 +11,11 @@ use actix_web::{web, FromRequest, HttpRequest};
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::applications::Application;
 use crate::store::social::SocialAccount;
 use crate::store::tokens::AccessRecord;
 use crate::store::users::User;
+use crate::tokens::imported;
 use crate::tokens::keys::VerifyError;
 use crate::tokens::AccessClaims;
 
@@ -53,7 +55,9 @@ pub async fn user_bearer_with_links(req: &HttpRequest) -> Result<(UserBearer, Ve
 }
 
 /// Checks the signature and expiry in memory, then lets `lookup` read the token's
-/// record, its user and whatever else the route needs in one trip to the pool.
+/// record, its user and whatever else the route needs in one trip to the pool. A token
+/// that is not a JWT can only be an imported one (`tokens::imported`): its record is
+/// looked up by hash and says what the signature would have.
 async fn authenticate_with<T, F>(req: HttpRequest, lookup: F) -> Result<(Bearer, Option<User>, T), ApiError>
 where
     F: FnOnce(&mut DbConnection, &str) -> diesel::QueryResult<Option<(AccessRecord, Option<User>, T)>>
@@ -65,14 +69,32 @@ where
         req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("state missing"))?.clone();
     let token =
         bearer_token(&req).ok_or_else(|| ApiError::InvalidToken("An access token is required.".into()))?;
-    let claims = state.keys.verify_fresh(&state.pool, token, false).await.map_err(|e| {
-        ApiError::InvalidToken(match e {
-            VerifyError::Expired => "The access token has expired.".into(),
-            other => format!("The access token is invalid: {other}."),
+    let (claims, found) = if imported::is_opaque(token) {
+        let jti = imported::access_jti(token);
+        let issuer = state.settings.issuer.clone();
+        let found = db::run(&state.pool, move |conn| {
+            let Some(found) = lookup(conn, &jti)? else { return Ok(None) };
+            let client_id = Application::find(conn, found.0.application_id)?.map(|app| app.client_id);
+            Ok(Some((imported::claims(&found.0, &issuer, client_id.unwrap_or_default()), found)))
         })
-    })?;
-    let jti = claims.jti.clone();
-    let found = db::run(&state.pool, move |conn| Ok(lookup(conn, &jti)?)).await?;
+        .await?;
+        let (claims, found) =
+            found.ok_or_else(|| ApiError::InvalidToken("The access token is invalid.".into()))?;
+        if claims.exp <= crate::time::now() {
+            return Err(ApiError::InvalidToken("The access token has expired.".into()));
+        }
+        (claims, Some(found))
+    } else {
+        let claims = state.keys.verify_fresh(&state.pool, token, false).await.map_err(|e| {
+            ApiError::InvalidToken(match e {
+                VerifyError::Expired => "The access token has expired.".into(),
+                other => format!("The access token is invalid: {other}."),
+            })
+        })?;
+        let jti = claims.jti.clone();
+        let found = db::run(&state.pool, move |conn| Ok(lookup(conn, &jti)?)).await?;
+        (claims, found)
+    };
     let (record, user, extra) = found
         .filter(|(record, _, _)| record.revoked_at.is_none())
         .ok_or_else(|| ApiError::InvalidToken("The access token has been revoked.".into()))?;

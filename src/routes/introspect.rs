@@ -61,13 +61,13 @@ pub async fn introspect(
             return Ok(Introspection::default());
         }
         let (user_id, live, scope, exp, iat, jti, token_type) = match &found {
-            FoundToken::Access { record, claims } => (
+            FoundToken::Access { record } => (
                 record.user_id,
-                record.revoked_at.is_none() && claims.exp > now,
+                record.revoked_at.is_none() && record.expires_at > now,
                 record.scope.clone(),
-                claims.exp,
-                claims.iat,
-                Some(claims.jti.clone()),
+                record.expires_at,
+                record.created_at,
+                Some(record.jti.clone()),
                 "Bearer",
             ),
             FoundToken::Refresh(record) => (

@@ -1,6 +1,7 @@
 //! Issuing, rotating, revoking and verifying tokens: JWT access tokens signed with the
 //! server's keys, and refresh tokens in families.
 
+pub mod imported;
 pub mod issuer;
 pub mod keys;
 pub mod random;

@@ -1,21 +1,22 @@
 //! Finding a presented token (access or refresh) and revoking it with what hangs off it.
 
-use super::keys::{AccessClaims, KeyStore};
-use super::random;
+use super::keys::KeyStore;
+use super::{imported, random};
 use crate::db::{DbConnection, Writer};
 use crate::error::ApiError;
 use crate::store::tokens::{revoke, AccessRecord, RefreshRecord};
 
-/// A presented token, found in our records.
+/// A presented token, found in our records. An access record's times and `jti` are its
+/// JWT's (or, for an imported token, all there is).
 pub enum FoundToken {
-    Access { record: AccessRecord, claims: AccessClaims },
+    Access { record: AccessRecord },
     Refresh(RefreshRecord),
 }
 
 impl FoundToken {
     pub fn application_id(&self) -> i64 {
         match self {
-            Self::Access { record, .. } => record.application_id,
+            Self::Access { record } => record.application_id,
             Self::Refresh(record) => record.application_id,
         }
     }
@@ -32,8 +33,13 @@ pub fn find(
         Ok(RefreshRecord::find_by_key(conn, &random::refresh_token_key(token))?.map(FoundToken::Refresh))
     };
     let as_access = |conn: &mut DbConnection| -> Result<Option<FoundToken>, ApiError> {
-        let Ok(claims) = keys.verify_ignoring_expiry(token) else { return Ok(None) };
-        Ok(AccessRecord::find_by_jti(conn, &claims.jti)?.map(|record| FoundToken::Access { record, claims }))
+        let jti = if imported::is_opaque(token) {
+            imported::access_jti(token)
+        } else {
+            let Ok(claims) = keys.verify_ignoring_expiry(token) else { return Ok(None) };
+            claims.jti
+        };
+        Ok(AccessRecord::find_by_jti(conn, &jti)?.map(|record| FoundToken::Access { record }))
     };
     // A refresh token carries our prefix; anything else is tried as a JWT first.
     let refresh_first = hint == Some("refresh_token") || token.starts_with(random::REFRESH_PREFIX);

@@ -12,6 +12,7 @@ mod command_line;
 mod configuration;
 mod django_fixtures;
 mod django_passwords;
+mod imported_tokens;
 
 mod lifecycle;
 mod openapi;
