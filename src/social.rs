@@ -125,6 +125,10 @@ fn link_once(conn: &mut Writer<'_>, profile: &Profile) -> Result<User, LinkError
         SocialAccount::set_extra(conn, link.id, &extra)?;
         return User::find(conn, link.user_id)?.ok_or(LinkError::Db(diesel::result::Error::NotFound));
     }
+    if let Some(link) = email_keyed_google_link(conn, profile)? {
+        SocialAccount::rekey(conn, link.id, &profile.uid, &extra)?;
+        return User::find(conn, link.user_id)?.ok_or(LinkError::Db(diesel::result::Error::NotFound));
+    }
     let email = profile.email.as_deref().filter(|e| !e.is_empty());
     let existing = match email {
         Some(email) => User::find_by_email(conn, email)?,
@@ -170,4 +174,27 @@ fn link_once(conn: &mut Writer<'_>, profile: &Profile) -> Result<User, LinkError
         },
     )?;
     Ok(user)
+}
+
+/// python-social-auth keys Google links by email unless `USE_UNIQUE_USER_ID` was set, so a
+/// link imported from Django may hold the email where we keep Google's `sub`. The first
+/// Google sign-in whose email Google verified finds it by that email and re-keys it to
+/// the `sub`, after which it is an ordinary link.
+fn email_keyed_google_link(
+    conn: &mut Writer<'_>,
+    profile: &Profile,
+) -> Result<Option<SocialAccount>, LinkError> {
+    let Some(email) = profile.email.as_deref().filter(|_| profile.email_verified) else { return Ok(None) };
+    if profile.provider != crate::providers::google::NAME {
+        return Ok(None);
+    }
+    if let Some(link) = SocialAccount::find(conn, profile.provider, email)? {
+        return Ok(Some(link));
+    }
+    // Google answers with the address as its owner wrote it; Django may have kept it lower.
+    let lower = email.to_lowercase();
+    if lower == email {
+        return Ok(None);
+    }
+    Ok(SocialAccount::find(conn, profile.provider, &lower)?)
 }

@@ -109,6 +109,13 @@ impl SocialAccount {
         Ok((items, total))
     }
 
+    /// Moves a link to another provider uid (an email-keyed Google link to its `sub`).
+    pub fn rekey(conn: &mut Writer<'_>, id: i64, uid: &str, extra: &str) -> QueryResult<usize> {
+        diesel::update(social_accounts::table.find(id))
+            .set((social_accounts::uid.eq(uid), social_accounts::extra_data.eq(extra)))
+            .execute(&mut **conn)
+    }
+
     pub fn set_extra(conn: &mut Writer<'_>, id: i64, extra: &str) -> QueryResult<usize> {
         diesel::update(social_accounts::table.find(id))
             .set(social_accounts::extra_data.eq(extra))

@@ -287,6 +287,40 @@ both_backends! {
         let _ = grace;
     }
 
+    async fn a_google_link_keyed_by_email_is_rekeyed_to_sub_by_a_verified_sign_in(backend) {
+        use portcullis::store::social::{NewSocialAccount, SocialAccount};
+        let social = spawn_social(backend).await;
+        let app = &social.app;
+        serve_jwks(&social.providers, "/google/certs", 1).await;
+        let client = social_client(app);
+        // As python-social-auth left them: Google links keyed by the email. Ada's account
+        // address has changed since, and another account now has her old one.
+        let ada = app.create_user("ada.lovelace@example.com", PASSWORD).await;
+        let other = app.create_user("ada@example.com", PASSWORD).await;
+        let grace = app.create_user("grace.hopper@example.com", PASSWORD).await;
+        for (user_id, uid) in [(ada, "ada@example.com"), (grace, "grace@example.com")] {
+            SocialAccount::insert(&mut portcullis::db::Writer::offline(&mut app.db()), &NewSocialAccount {
+                user_id, provider: "google-oauth2", uid, extra_data: "{}", created_at: 1,
+            }).unwrap();
+        }
+        let links_of = |id: i64| -> Vec<String> {
+            SocialAccount::for_user(&mut app.db(), id).unwrap().into_iter().map(|l| l.uid).collect()
+        };
+
+        let first = converted(app, &client, "google-oauth2", &sign(&google_claims("g-ada", "Ada@example.com", true), &GOOD)).await;
+        assert_eq!(first["user"]["id"], ada, "the link decides, not the account with that email");
+        assert_eq!(links_of(ada), ["g-ada"]);
+        let again = converted(app, &client, "google-oauth2", &sign(&google_claims("g-ada", "ada@example.com", true), &GOOD)).await;
+        assert_eq!(again["user"]["id"], ada);
+        assert!(links_of(other).is_empty());
+
+        // An email Google did not verify proves nothing: the link stays as it was.
+        let unverified = sign(&google_claims("g-grace", "grace@example.com", false), &GOOD);
+        let created = converted(app, &client, "google-oauth2", &unverified).await;
+        assert_ne!(created["user"]["id"], grace);
+        assert_eq!(links_of(grace), ["grace@example.com"]);
+    }
+
     async fn facebook_token_for_our_app_signs_in_with_appsecret_proof(backend) {
         let social = spawn_social(backend).await;
         let app = &social.app;
