@@ -104,6 +104,7 @@ impl Application {
             providers: Providers::new(&settings.providers),
             secret_key,
         });
+        state.clients.write_upgrades_with(state.writes.clone());
         spawn_key_reloader(pool, keys);
 
         let server = HttpServer::new(move || {

@@ -9,6 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::django_hashes;
+use super::legacy_secrets::LegacySecrets;
 use crate::domain::ClientType;
 use crate::error::ApiError;
 use crate::params::Params;
@@ -63,8 +65,12 @@ impl ClientCredentials {
     }
 
     /// `app`, if it is the application these credentials name and (when confidential)
-    /// the secret matches its hash.
-    pub(super) fn verify(&self, app: Arc<Application>) -> Result<Arc<Application>, ApiError> {
+    /// the secret matches its hash: ours, or a Django one an import brought (`legacy`).
+    pub(super) fn verify(
+        &self,
+        app: Arc<Application>,
+        legacy: &LegacySecrets,
+    ) -> Result<Arc<Application>, ApiError> {
         if app.client_type() == ClientType::Public {
             // Public clients have no secret to check; one sent anyway is ignored, as
             // tutorial frontends often send an empty or placeholder secret.
@@ -75,7 +81,12 @@ impl ClientCredentials {
             .as_ref()
             .ok_or_else(|| self.failure("This client must authenticate with its secret."))?;
         let stored = app.secret_hash.as_deref().unwrap_or_default();
-        if !random::matches_hash(secret.expose_secret(), stored) {
+        let matches = if django_hashes::identify(stored).is_some() {
+            legacy.verify(&app, stored, secret.expose_secret())?
+        } else {
+            random::matches_hash(secret.expose_secret(), stored)
+        };
+        if !matches {
             return Err(self.failure(UNKNOWN));
         }
         Ok(app)

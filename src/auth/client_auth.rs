@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use super::client::{ClientCredentials, UNKNOWN};
 use super::client_cache::ClientCache;
+use super::legacy_secrets::LegacySecrets;
 use crate::config::DatabaseUrl;
-use crate::db::{self, DbConnection, DbPool};
+use crate::db::{self, DbConnection, DbPool, Writes};
 use crate::domain::GrantType;
 use crate::error::ApiError;
 use crate::store::applications::Application;
@@ -52,11 +53,17 @@ impl Needs {
 
 pub struct ClientAuth {
     cache: ClientCache,
+    legacy: LegacySecrets,
 }
 
 impl ClientAuth {
     pub fn start(url: &DatabaseUrl) -> Arc<Self> {
-        Arc::new(Self { cache: ClientCache::start(url) })
+        Arc::new(Self { cache: ClientCache::start(url), legacy: LegacySecrets::default() })
+    }
+
+    /// Lets a Django client secret, once proven, be stored as ours (`legacy_secrets`).
+    pub fn write_upgrades_with(&self, writes: Writes) {
+        self.legacy.write_upgrades_with(writes);
     }
 
     /// The application `creds` name, if they authenticate it and it may do what `needs`
@@ -75,7 +82,7 @@ impl ClientAuth {
         let app = match (found, needs) {
             (Some(app), Needs::Known) if !creds.has_secret() => app,
             (None, Needs::Known) if !creds.has_secret() => return Err(creds.failure("Unknown client.")),
-            (Some(app), _) => creds.verify(app)?,
+            (Some(app), _) => creds.verify(app, &self.legacy)?,
             (None, _) => return Err(creds.failure(UNKNOWN)),
         };
         needs.check(app)
@@ -92,7 +99,7 @@ impl ClientAuth {
         match &self.cache {
             ClientCache::Listening(cache) => {
                 if let Some(app) = cache.peek(&creds.client_id) {
-                    let app = needs.check(creds.verify(app)?)?;
+                    let app = needs.check(creds.verify(app, &self.legacy)?)?;
                     return Ok(Admitted { app, recheck: None, needs });
                 }
             }
@@ -100,7 +107,7 @@ impl ClientAuth {
                 // A stamped entry only admits: a refusal may be its staleness (a secret
                 // just rotated, a grant or redirect URI just added), so the table decides those.
                 if let Some(entry) = stamped.get(&creds.client_id) {
-                    if let Ok(app) = creds.verify(entry.app).and_then(|app| needs.check(app)) {
+                    if let Ok(app) = creds.verify(entry.app, &self.legacy).and_then(|app| needs.check(app)) {
                         let recheck = Some(Recheck { stamp: Some(entry.stamp), creds });
                         return Ok(Admitted { app, recheck, needs });
                     }
@@ -115,7 +122,7 @@ impl ClientAuth {
             };
             let loaded = stamped.load(conn, &creds.client_id)?;
             let app = loaded.app.ok_or_else(|| creds.failure(UNKNOWN))?;
-            let app = needs.check(creds.verify(app)?)?;
+            let app = needs.check(creds.verify(app, &auth.legacy)?)?;
             Ok(Admitted { app, recheck: Some(Recheck { stamp: loaded.stamp, creds }), needs })
         })
         .await

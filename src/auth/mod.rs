@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod client_cache;
 pub mod client_ip;
 pub mod django_hashes;
+mod legacy_secrets;
 pub mod password_check;
 pub mod passwords;
 pub mod stamped_clients;

@@ -129,6 +129,18 @@ impl Application {
         applications::table.order(applications::id).select(Application::as_select()).load(conn)
     }
 
+    /// Sets `hash` only where the stored secret hash is still `replaces`.
+    pub fn replace_secret_hash(
+        conn: &mut Writer<'_>,
+        id: i64,
+        replaces: &str,
+        hash: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(applications::table.find(id).filter(applications::secret_hash.eq(replaces)))
+            .set(applications::secret_hash.eq(hash))
+            .execute(&mut **conn)
+    }
+
     pub fn set_secret_hash(conn: &mut Writer<'_>, id: i64, hash: &str, at: i64) -> QueryResult<usize> {
         diesel::update(applications::table.find(id))
             .set((applications::secret_hash.eq(hash), applications::updated_at.eq(at)))

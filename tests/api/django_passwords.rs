@@ -1,6 +1,8 @@
 //! Users brought over from Django sign in with their Django password hashes, which the
-//! first right password replaces with our argon2id (issue 19, SPEC §11). The hashes are
-//! Django's own (`tests/fixtures/django_hashes/vectors.json`).
+//! first right password replaces with our argon2id; applications authenticate with
+//! secrets django-oauth-toolkit hashed, which the first right secret replaces with our
+//! SHA-256 (issue 19, SPEC §11). The hashes are Django's own
+//! (`tests/fixtures/django_hashes/vectors.json`).
 
 use portcullis::db::Writer;
 use portcullis::store::users::User;
@@ -8,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::browser::{authorize_path, pkce, public_client, Visitor, REDIRECT};
-use crate::helpers::{assert_oauth_error, spawn_app, text, TestApp, PASSWORD};
+use crate::helpers::{assert_oauth_error, spawn_app, text, TestApp, TestClient, PASSWORD};
 
 /// One cheap vector per hasher, as Django wrote it, with its password.
 fn django_vectors() -> Vec<(String, String, String)> {
@@ -119,5 +121,65 @@ both_backends! {
         app.token(&confidential).password("changer@example.com", "a brand new passphrase").ok().await;
         let old = app.token(&confidential).password("changer@example.com", password).send().await;
         assert_oauth_error(old, 400, "invalid_grant").await;
+    }
+
+    async fn a_django_hashed_client_secret_authenticates_and_is_then_stored_as_sha256(backend) {
+        use diesel::prelude::*;
+        use portcullis::store::schema::applications;
+        let app = spawn_app(backend).await;
+        let created = app.confidential_client();
+        let vectors = django_vectors();
+        let (_, secret, encoded) = vectors.iter().find(|(h, _, _)| h == "pbkdf2_sha256").unwrap();
+        app.change_applications(|conn| {
+            diesel::update(applications::table.filter(applications::client_id.eq(&created.id)))
+                .set(applications::secret_hash.eq(encoded))
+                .execute(conn)
+        });
+        let client = TestClient { id: created.id.clone(), secret: Some(secret.clone()) };
+        let stored = || -> Option<String> {
+            applications::table
+                .filter(applications::client_id.eq(&client.id))
+                .select(applications::secret_hash)
+                .first(&mut app.db())
+                .unwrap()
+        };
+
+        let wrong = app.token(&client).client_credentials().secret("not the secret").send().await;
+        assert_oauth_error(wrong, 401, "invalid_client").await;
+        assert_eq!(stored().as_deref(), Some(encoded.as_str()));
+        let first = app.token(&client).client_credentials().send().await;
+        assert_eq!(first.status(), 200, "{}", first.text().await.unwrap());
+
+        // The upgrade is written beside the request, not in it: wait for it, bounded.
+        let ours = portcullis::tokens::random::sha256_hex(secret);
+        let mut waited = 0;
+        while stored().as_deref() != Some(ours.as_str()) {
+            assert!(waited < 500, "the secret was not stored as SHA-256: {:?}", stored());
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            waited += 1;
+        }
+        let events = portcullis::store::audit::recent(&mut app.db(), "application.upgrade_secret", 5).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].target_id, client.id);
+        assert!(!events[0].detail.contains(secret.as_str()));
+        assert_eq!(app.token(&client).client_credentials().basic().send().await.status(), 200);
+        let wrong = app.token(&client).client_credentials().secret("not the secret").send().await;
+        assert_oauth_error(wrong, 401, "invalid_client").await;
+    }
+
+    async fn a_django_client_hash_with_absurd_parameters_is_refused_not_run(backend) {
+        use diesel::prelude::*;
+        use portcullis::store::schema::applications;
+        let app = spawn_app(backend).await;
+        let created = app.confidential_client();
+        let absurd = "pbkdf2_sha256$1000000000$9QzoJ0pu1HdMSJRHbU9Ppv$p1dGB9ztALYqeg6tDrZH6Ju7S08TDn544lDrfeNnREw=";
+        app.change_applications(|conn| {
+            diesel::update(applications::table.filter(applications::client_id.eq(&created.id)))
+                .set(applications::secret_hash.eq(absurd))
+                .execute(conn)
+        });
+        let client = TestClient { id: created.id.clone(), secret: Some("correct horse battery staple".into()) };
+        let refused = app.token(&client).client_credentials().send().await;
+        assert_oauth_error(refused, 401, "invalid_client").await;
     }
 }
