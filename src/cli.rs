@@ -1,15 +1,17 @@
-//! The command line (SPEC §9): serve, migrate, createsuperuser, app, keys. Every change
+//! The command line (SPEC §9): serve, migrate, createsuperuser, app, keys, import-django. Every change
 //! it makes is audited (`cli::audit`).
 
 mod audit;
 mod configuration;
 mod error;
+mod import_django;
 mod superuser;
 
 use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use self::import_django::ImportDjangoArgs;
 use self::superuser::SuperuserArgs;
 use crate::auth::client_cache::change_applications;
 use crate::config::{DatabaseUrl, Settings};
@@ -50,6 +52,8 @@ pub enum Command {
     /// Manage the token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Bring users, applications and social links over from a drf-social-oauth2 database.
+    ImportDjango(ImportDjangoArgs),
 }
 
 #[derive(Subcommand)]
@@ -112,6 +116,7 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
             Ok(())
         }
         Command::Createsuperuser(args) => superuser::createsuperuser(&mut conn, args),
+        Command::ImportDjango(args) => import_django::import_django(&mut conn, args),
         Command::App(app) => app_command(&mut conn, &settings.database_url, app),
         Command::Keys(KeysCommand::Rotate) => {
             let kid = conn

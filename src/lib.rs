@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod grants;
+pub mod import;
 pub mod manage;
 pub mod metrics;
 pub mod params;

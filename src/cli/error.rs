@@ -3,6 +3,7 @@
 use crate::db;
 use crate::domain::{UnknownClientType, UnknownGrantType};
 use crate::error::ApiError;
+use crate::import::ImportError;
 use crate::startup::StartupError;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum CliError {
     Keys(#[source] ApiError),
     #[error("{0}")]
     Startup(#[from] StartupError),
+    #[error("{0}")]
+    Import(#[from] ImportError),
 }
 
 /// An invalid request's own description; anything else as the error prints.

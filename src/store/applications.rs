@@ -167,10 +167,42 @@ impl Application {
         applications::table.find(id).select(Application::as_select()).get_result(&mut **conn)
     }
 
+    pub fn update_imported(
+        conn: &mut Writer<'_>,
+        id: i64,
+        changes: &ImportedApplicationChanges<'_>,
+    ) -> QueryResult<usize> {
+        diesel::update(applications::table.find(id)).set(changes).execute(&mut **conn)
+    }
+
+    /// Sets the stored secret, or none (a public client's).
+    pub fn set_optional_secret_hash(
+        conn: &mut Writer<'_>,
+        id: i64,
+        hash: Option<&str>,
+    ) -> QueryResult<usize> {
+        diesel::update(applications::table.find(id))
+            .set(applications::secret_hash.eq(hash))
+            .execute(&mut **conn)
+    }
+
     /// Deletes the application; its tokens and codes go with it (ON DELETE CASCADE).
     pub fn delete(conn: &mut Writer<'_>, id: i64) -> QueryResult<usize> {
         diesel::delete(applications::table.find(id)).execute(&mut **conn)
     }
+}
+
+/// What an import writes again of an application it brought over before.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = applications, treat_none_as_null = true)]
+pub struct ImportedApplicationChanges<'a> {
+    pub name: &'a str,
+    pub client_type: &'a str,
+    pub grant_types: &'a str,
+    pub redirect_uris: &'a str,
+    pub skip_authorization: bool,
+    pub owner_id: Option<i64>,
+    pub updated_at: i64,
 }
 
 /// What the admin API may change on an application.

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod attempts;
 pub mod audit;
 pub mod browser;
+pub mod django_imports;
 pub mod keys;
 pub mod pairs;
 pub mod returning_sign_in;

@@ -167,6 +167,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// What `import-django` brought over: a Django row's id and the local row it became.
+    django_imports (kind, django_id) {
+        kind -> Text,
+        django_id -> BigInt,
+        local_id -> BigInt,
+        digest -> Text,
+        imported_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(refresh_tokens -> applications (application_id));
 diesel::joinable!(access_tokens -> applications (application_id));

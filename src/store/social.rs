@@ -122,6 +122,18 @@ impl SocialAccount {
             .execute(&mut **conn)
     }
 
+    /// Moves the link to `user_id` and replaces its extra data (an import's update).
+    pub fn set_user_and_extra(
+        conn: &mut Writer<'_>,
+        id: i64,
+        user_id: i64,
+        extra: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(social_accounts::table.find(id))
+            .set((social_accounts::user_id.eq(user_id), social_accounts::extra_data.eq(extra)))
+            .execute(&mut **conn)
+    }
+
     pub fn delete(conn: &mut Writer<'_>, id: i64) -> QueryResult<usize> {
         diesel::delete(social_accounts::table.find(id)).execute(&mut **conn)
     }

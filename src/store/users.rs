@@ -39,6 +39,30 @@ pub struct NewUser<'a> {
     pub date_joined: i64,
 }
 
+/// What an import writes of a user besides the id and the password hash.
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_default_value = false, treat_none_as_null = true)]
+pub struct ImportedProfile<'a> {
+    pub email: Option<&'a str>,
+    pub username: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub date_joined: i64,
+    pub last_login: Option<i64>,
+}
+
+/// A user brought over from another system with the id it had there.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
+pub struct ImportedUser<'a> {
+    pub id: i64,
+    pub password_hash: Option<&'a str>,
+    #[diesel(embed)]
+    pub profile: ImportedProfile<'a>,
+}
+
 /// The public shape of a user: what the API shows of one (never the password hash).
 #[derive(serde::Serialize)]
 pub struct UserView {
@@ -90,6 +114,14 @@ impl User {
         Ok(found.into_iter().next())
     }
 
+    pub fn find_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<User>> {
+        users::table
+            .filter(users::username.eq(username))
+            .select(User::as_select())
+            .get_result(conn)
+            .optional()
+    }
+
     pub fn username_taken(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(users::table.filter(users::username.eq(username))))
             .get_result(conn)
@@ -103,6 +135,41 @@ impl User {
             .filter(users::username.eq(new.username))
             .select(User::as_select())
             .get_result(&mut **conn)
+    }
+
+    /// Inserts a user under the id it is given (an import's, which keeps Django's ids).
+    pub fn insert_imported(conn: &mut Writer<'_>, new: &ImportedUser<'_>) -> QueryResult<usize> {
+        diesel::insert_into(users::table).values(new).execute(&mut **conn)
+    }
+
+    pub fn update_profile(
+        conn: &mut Writer<'_>,
+        id: i64,
+        profile: &ImportedProfile<'_>,
+    ) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(profile).execute(&mut **conn)
+    }
+
+    /// Sets the hash, or none (no usable password).
+    pub fn set_optional_password_hash(
+        conn: &mut Writer<'_>,
+        id: i64,
+        hash: Option<&str>,
+    ) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(&mut **conn)
+    }
+
+    /// PostgreSQL: moves the id sequence past the largest id, so that users inserted with
+    /// their own ids (an import) are not given again to sign-ups. SQLite's AUTOINCREMENT
+    /// already counts from the largest id ever inserted.
+    pub fn move_id_sequence_past_ids(conn: &mut Writer<'_>) -> QueryResult<()> {
+        use diesel::connection::SimpleConnection;
+        if let DbConnection::Pg(pg) = &mut **conn {
+            pg.batch_execute(
+                "SELECT setval(pg_get_serial_sequence('users', 'id'),                  (SELECT MAX(id) FROM users))                  WHERE (SELECT MAX(id) FROM users) > (SELECT last_value FROM users_id_seq)",
+            )?;
+        }
+        Ok(())
     }
 
     /// A username not yet taken, derived from `base` (an email's local part or a name).

@@ -124,6 +124,11 @@ impl ClientSecret {
         Self(format!("{SECRET_PREFIX}{}", token(32)))
     }
 
+    /// A secret made elsewhere and brought over in clear (an import's), to be hashed as ours are.
+    pub fn imported(secret: String) -> Self {
+        Self(secret)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -12,6 +12,7 @@ mod command_line;
 mod configuration;
 mod django_fixtures;
 mod django_passwords;
+mod import_django;
 mod imported_tokens;
 
 mod lifecycle;

@@ -1,0 +1,301 @@
+//! `portcullis import-django` (SPEC §11, issue 19) against the drf-social-oauth2 fixtures:
+//! the SQLite file for our SQLite database, the restored PostgreSQL dump for our PostgreSQL
+//! one. Users, applications and social links; tokens are a later part.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use diesel::prelude::*;
+use portcullis::store::schema::{applications, django_imports, social_accounts, users};
+use portcullis::store::users::User;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{assert_oauth_error, spawn_app, text, Backend, EmptyPostgres, TestApp, TestClient};
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/django")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(fixtures_dir().join("expected.json")).expect("expected.json");
+    serde_json::from_str(&text).expect("expected.json parses")
+}
+
+/// The Django database to import from, alive as long as the value.
+struct DjangoSource {
+    url: String,
+    _sqlite: Option<tempfile::TempDir>,
+    _postgres: Option<EmptyPostgres>,
+}
+
+impl DjangoSource {
+    fn new(backend: Backend) -> DjangoSource {
+        match backend {
+            Backend::Sqlite => {
+                // A copy: nothing a test does may touch the committed file.
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("drf.sqlite3");
+                std::fs::copy(fixtures_dir().join("drf.sqlite3"), &path).expect("copy drf.sqlite3");
+                DjangoSource {
+                    url: format!("sqlite://{}", path.display()),
+                    _sqlite: Some(dir),
+                    _postgres: None,
+                }
+            }
+            Backend::Postgres => {
+                let db = EmptyPostgres::create();
+                let restore = Command::new("psql")
+                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
+                    .arg(fixtures_dir().join("drf.postgres.sql"))
+                    .output()
+                    .expect("psql runs");
+                assert!(restore.status.success(), "restore: {}", String::from_utf8_lossy(&restore.stderr));
+                DjangoSource { url: db.url.clone(), _sqlite: None, _postgres: Some(db) }
+            }
+        }
+    }
+}
+
+/// Runs the import with `extra` flags and `--json`; returns the report.
+fn import(app: &TestApp, source: &DjangoSource, extra: &[&str]) -> Value {
+    let mut args = vec!["import-django", "--from", &source.url, "--json"];
+    args.extend(extra);
+    let output = app.cli(&args, None);
+    assert!(output.status.success(), "import failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the report is one JSON object")
+}
+
+fn counts(report: &Value, kind: &str) -> (i64, i64, i64) {
+    let c = &report[kind];
+    (c["created"].as_i64().unwrap(), c["updated"].as_i64().unwrap(), c["skipped"].as_i64().unwrap())
+}
+
+fn user(app: &TestApp, id: i64) -> User {
+    User::find(&mut app.db(), id).unwrap().unwrap_or_else(|| panic!("user {id} missing"))
+}
+
+fn expected_user(expected: &Value, username: &str) -> Value {
+    expected["users"].as_array().unwrap().iter().find(|u| u["username"] == username).unwrap().clone()
+}
+
+fn expected_client(expected: &Value, id: i64) -> TestClient {
+    let app = expected["applications"].as_array().unwrap().iter().find(|a| a["id"] == id).unwrap();
+    TestClient { id: text(app, "client_id"), secret: app["client_secret"].as_str().map(str::to_owned) }
+}
+
+/// The public password application (no secret to check, so only the user's password counts).
+fn mobile_client(expected: &Value) -> TestClient {
+    TestClient { secret: None, ..expected_client(expected, 4) }
+}
+
+fn row_count(app: &TestApp) -> (i64, i64, i64, i64) {
+    let conn = &mut app.db();
+    (
+        users::table.count().get_result(conn).unwrap(),
+        applications::table.count().get_result(conn).unwrap(),
+        social_accounts::table.count().get_result(conn).unwrap(),
+        django_imports::table.count().get_result(conn).unwrap(),
+    )
+}
+
+fn assert_failed_with(output: &Output, message: &str) {
+    assert!(!output.status.success(), "the import should have failed");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(message), "stderr: {stderr}");
+    assert!(output.stdout.is_empty(), "no report on failure: {}", String::from_utf8_lossy(&output.stdout));
+}
+
+both_backends! {
+    async fn users_applications_and_links_arrive_as_expected_json_lists_them(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        let expected = expected();
+
+        let report = import(&app, &source, &[]);
+        assert_eq!(counts(&report, "users"), (13, 0, 0));
+        assert_eq!(counts(&report, "applications"), (5, 0, 0));
+        assert_eq!(counts(&report, "social_links"), (4, 0, 0));
+        assert_eq!(counts(&report, "refresh_tokens"), (0, 0, 0));
+        assert_eq!(counts(&report, "access_tokens"), (0, 0, 0));
+
+        for want in expected["users"].as_array().unwrap() {
+            let got = user(&app, want["id"].as_i64().unwrap());
+            assert_eq!(got.username, text(want, "username"));
+            assert_eq!(got.is_active, want["is_active"].as_bool().unwrap(), "{}", got.username);
+            let staff = want["is_staff"].as_bool().unwrap() || want["is_superuser"].as_bool().unwrap();
+            assert_eq!(got.is_staff, staff, "{}", got.username);
+            let date_joined = chrono::DateTime::parse_from_rfc3339(&text(want, "date_joined")).unwrap();
+            assert_eq!(got.date_joined, date_joined.timestamp(), "{}", got.username);
+            // Django's hash as it is; an unusable `!...` one is no password at all.
+            match want["hasher"].as_str().unwrap() {
+                "unusable" => assert_eq!(got.password_hash, None, "{}", got.username),
+                hasher => assert!(got.password_hash.as_deref().unwrap().starts_with(hasher), "{}", got.username),
+            }
+        }
+        for gone in expected["deleted_user_ids"].as_array().unwrap() {
+            assert!(User::find(&mut app.db(), gone.as_i64().unwrap()).unwrap().is_none());
+        }
+
+        // henry is a superuser whose is_staff is false: staff here.
+        assert!(user(&app, 12).is_staff);
+        // Jane (14) keeps the address, lower-cased as sign-up would; jane (15) comes without one.
+        assert_eq!(user(&app, 14).email.as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(user(&app, 15).email, None);
+        let skipped = report["skipped"].as_array().unwrap();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!((&skipped[0]["kind"], &skipped[0]["django_id"]), (&Value::from("email"), &Value::from(15)));
+        assert!(text(&skipped[0], "reason").contains("jane.doe@example.com"), "{}", skipped[0]);
+
+        let conn = &mut app.db();
+        for want in expected["applications"].as_array().unwrap() {
+            let (grants, uris, skip): (String, String, bool) = applications::table
+                .filter(applications::client_id.eq(text(want, "client_id")))
+                .select((applications::grant_types, applications::redirect_uris, applications::skip_authorization))
+                .get_result(conn)
+                .unwrap();
+            let want_grants = match want["authorization_grant_type"].as_str().unwrap() {
+                "password" => "password refresh_token convert_token",
+                "authorization-code" => "authorization_code refresh_token",
+                _ => "client_credentials",
+            };
+            assert_eq!(grants, want_grants);
+            assert_eq!(uris, text(want, "redirect_uris"));
+            assert_eq!(skip, want["skip_authorization"].as_bool().unwrap());
+        }
+        let mut links: Vec<(i64, String, String)> = social_accounts::table
+            .select((social_accounts::user_id, social_accounts::provider, social_accounts::uid))
+            .order(social_accounts::user_id)
+            .load(conn)
+            .unwrap();
+        let mut want: Vec<(i64, String, String)> = expected["social_links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["user_id"].as_i64().unwrap(), text(l, "provider"), text(l, "uid")))
+            .collect();
+        links.sort();
+        want.sort();
+        assert_eq!(links, want);
+    }
+
+    async fn a_user_signs_in_with_their_django_password_and_a_second_import_keeps_the_upgrade(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        let expected = expected();
+        let first = import(&app, &source, &[]);
+        let client = mobile_client(&expected);
+        let alice = expected_user(&expected, "alice");
+
+        let wrong = app.token(&client).password("alice@example.com", "not alices password").send().await;
+        assert_oauth_error(wrong, 400, "invalid_grant").await;
+        let tokens = app.token(&client).password("alice@example.com", &text(&alice, "password")).ok().await;
+        let me: Value = app.get_user(&text(&tokens, "access_token")).await.json().await.unwrap();
+        assert_eq!(me["id"], 1, "sub is the Django id");
+        let upgraded = user(&app, 1).password_hash.unwrap();
+        assert!(upgraded.starts_with("$argon2id$"), "{upgraded}");
+
+        // jane, without her colliding address, signs in by username.
+        let jane = expected_user(&expected, "jane");
+        app.token(&client).password("jane", &text(&jane, "password")).ok().await;
+
+        let second = import(&app, &source, &[]);
+        for kind in ["users", "applications", "social_links"] {
+            assert_eq!(counts(&second, kind), (0, 0, 0), "{kind}: {second}");
+        }
+        assert_eq!(second["skipped"], first["skipped"], "the collision is still reported");
+        assert_eq!(row_count(&app), (13, 5, 4, 22));
+        assert_eq!(user(&app, 1).password_hash.unwrap(), upgraded, "the re-hash survives a re-run");
+        app.token(&client).password("alice@example.com", &text(&alice, "password")).ok().await;
+    }
+
+    async fn a_dry_run_reports_the_counts_of_a_real_run_and_writes_nothing(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+
+        let dry = import(&app, &source, &["--dry-run"]);
+        assert_eq!(row_count(&app), (0, 0, 0, 0));
+        let real = import(&app, &source, &[]);
+        assert_eq!(dry, real);
+        assert_eq!(counts(&dry, "users"), (13, 0, 0));
+    }
+
+    async fn an_inactive_user_cannot_sign_in_and_a_clear_secret_authenticates(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        let expected = expected();
+        import(&app, &source, &[]);
+
+        let ivan = expected_user(&expected, "ivan");
+        let refused = app.token(&mobile_client(&expected)).password("ivan@example.com", &text(&ivan, "password")).send().await;
+        assert_oauth_error(refused, 400, "invalid_grant").await;
+
+        // The legacy app's secret was kept in clear by DOT: hashed at import, it still works.
+        let legacy = expected_client(&expected, 3);
+        let bob = expected_user(&expected, "bob");
+        app.token(&legacy).password("bob@example.com", &text(&bob, "password")).ok().await;
+        app.token(&legacy).basic().password("bob@example.com", &text(&bob, "password")).ok().await;
+        let wrong = TestClient { secret: Some("not-the-legacy-secret".into()), ..legacy.clone() };
+        let refused = app.token(&wrong).password("bob@example.com", &text(&bob, "password")).send().await;
+        assert_oauth_error(refused, 401, "invalid_client").await;
+    }
+
+    async fn sign_ups_after_an_import_get_ids_above_the_imported_ones(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        import(&app, &source, &[]);
+
+        let id = app.create_user("newcomer@example.com", crate::helpers::PASSWORD).await;
+        assert!(id > 17, "a sign-up got id {id}, at or below the largest imported id");
+    }
+
+    async fn a_django_id_taken_by_a_portcullis_user_is_reported_and_skipped(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        let ours = app.create_user("ours@example.com", crate::helpers::PASSWORD).await;
+        assert_eq!(ours, 1, "the first sign-up takes alice's id");
+
+        let report = import(&app, &source, &[]);
+        assert_eq!(counts(&report, "users"), (12, 0, 1));
+        // alice's Google link goes with her.
+        assert_eq!(counts(&report, "social_links"), (3, 0, 1));
+        let skipped = report["skipped"].as_array().unwrap();
+        assert!(skipped.iter().any(|s| s["kind"] == "user" && s["django_id"] == 1), "{skipped:?}");
+        assert!(skipped.iter().any(|s| s["kind"] == "social_link" && s["django_id"] == 2), "{skipped:?}");
+        assert_eq!(user(&app, 1).email.as_deref(), Some("ours@example.com"));
+    }
+
+    async fn the_source_may_be_on_the_other_backend(backend) {
+        let app = spawn_app(backend).await;
+        let other = match backend {
+            Backend::Sqlite => Backend::Postgres,
+            Backend::Postgres => Backend::Sqlite,
+        };
+        let source = DjangoSource::new(other);
+        let expected = expected();
+
+        let report = import(&app, &source, &[]);
+        assert_eq!(
+            [counts(&report, "users"), counts(&report, "applications"), counts(&report, "social_links")],
+            [(13, 0, 0), (5, 0, 0), (4, 0, 0)]
+        );
+        let carol = expected_user(&expected, "carol");
+        app.token(&mobile_client(&expected)).password("carol@example.com", &text(&carol, "password")).ok().await;
+        assert_eq!(user(&app, 17).last_login, None);
+        assert_eq!(user(&app, 1).date_joined, 1672911000);
+    }
+
+    async fn an_unreadable_source_fails_with_a_message(backend) {
+        let app = spawn_app(backend).await;
+        let missing = match backend {
+            Backend::Sqlite => "sqlite:///no/such/django.sqlite3".to_owned(),
+            Backend::Postgres => "postgres://postgres@127.0.0.1:5432/no_such_django_database".to_owned(),
+        };
+        let output = app.cli(&["import-django", "--from", &missing, "--json"], None);
+        assert_failed_with(&output, "cannot read the Django database");
+        assert_eq!(row_count(&app).0, 0);
+
+        let output = app.cli(&["import-django", "--from", &missing, "--user-table", "auth_user; DROP"], None);
+        assert_failed_with(&output, "--user-table");
+    }
+}
