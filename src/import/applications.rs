@@ -1,8 +1,8 @@
 //! Applications: django-oauth-toolkit's clients under their own `client_id`, their grant
 //! mapped onto ours (SPEC §11), their secret hashed as ours are when DOT kept it in clear,
-//! and kept as DOT hashed it otherwise. Checking such a Django-hashed secret at the token
-//! endpoint (and upgrading it to our SHA-256) is the importer's next step: until it lands,
-//! those clients do not authenticate. That is expected, not an import error.
+//! and kept as DOT hashed it otherwise: `auth::legacy_secrets` checks such a secret at its
+//! first use and stores our SHA-256 then, which a re-run leaves alone unless Django's
+//! secret changed.
 
 use super::report::{Outcome, Report};
 use super::source::{DjangoApplication, Source};

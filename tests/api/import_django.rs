@@ -238,6 +238,12 @@ both_backends! {
         let wrong = TestClient { secret: Some("not-the-legacy-secret".into()), ..legacy.clone() };
         let refused = app.token(&wrong).password("bob@example.com", &text(&bob, "password")).send().await;
         assert_oauth_error(refused, 401, "invalid_client").await;
+
+        // DOT hashed app 6's secret (pbkdf2, a million rounds): it authenticates as it is.
+        let hashed = expected_client(&expected, 6);
+        app.token(&hashed).client_credentials().ok().await;
+        let wrong = TestClient { secret: Some("not-the-hashed-secret".into()), ..hashed.clone() };
+        assert_oauth_error(app.token(&wrong).client_credentials().send().await, 401, "invalid_client").await;
     }
 
     async fn sign_ups_after_an_import_get_ids_above_the_imported_ones(backend) {
