@@ -142,6 +142,9 @@ introspections() {
     curl -s "$issuer/metrics" | awk '/^portcullis_http_requests_total/ && /introspect/ { n += $NF } END { print n + 0 }'
 }
 
+if "$py" manage.py test --verbosity 0 >"$work/unit.log" 2>&1; then ok "the example's own tests (mocked keys and introspection)"
+else cat "$work/unit.log" >&2; fail "the example's own tests"; fi
+
 call "$example/api/me" "$jwt"
 expect "password-grant JWT reads /api/me as the Django user with the same id" 200 \
     "has \"d['id'] == $ada_id and d['username'] == 'ada'\""
