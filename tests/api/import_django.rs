@@ -59,6 +59,22 @@ impl DjangoSource {
     }
 }
 
+impl DjangoSource {
+    /// Changes the Django database as the project would between two runs.
+    fn execute(&self, sql: &str) {
+        match self.url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut conn = SqliteConnection::establish(path).expect("the Django copy opens");
+                diesel::sql_query(sql).execute(&mut conn).expect("the Django copy changes");
+            }
+            None => {
+                let mut conn = PgConnection::establish(&self.url).expect("the Django database opens");
+                diesel::sql_query(sql).execute(&mut conn).expect("the Django database changes");
+            }
+        }
+    }
+}
+
 /// Runs the import with `extra` flags and `--json`; returns the report.
 fn import(app: &TestApp, source: &DjangoSource, extra: &[&str]) -> Value {
     let mut args = vec!["import-django", "--from", &source.url, "--json"];
@@ -431,5 +447,29 @@ both_backends! {
         assert_eq!(app.user_status(&jane_access).await, 401);
         assert_eq!(app.user_status(&alice_access).await, 401);
         assert_oauth_error(app.token(&mobile).refresh(&henry_refresh).send().await, 400, "invalid_grant").await;
+    }
+
+    async fn a_token_django_revoked_after_a_first_run_is_revoked_here_and_a_checksum_alone_suffices(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        let expected = expected();
+        // COMPLIANT_BCP_RFC9700_TOKEN_STORAGE: DOT keeps only the checksums.
+        source.execute("UPDATE oauth2_provider_accesstoken SET token = ''");
+        source.execute("UPDATE oauth2_provider_refreshtoken SET token = ''");
+        import(&app, &source, &[]);
+        let alice_access = dj_token(&expected, "access_tokens", 1);
+        assert_eq!(app.user_status(&alice_access).await, 200);
+
+        // alice signs out in Django before the cut-over run.
+        source.execute("UPDATE oauth2_provider_refreshtoken SET revoked = created WHERE id = 1");
+        let second = import(&app, &source, &[]);
+        assert_eq!(counts(&second, "refresh_tokens"), (0, 1, 0));
+        assert_eq!(app.user_status(&alice_access).await, 401);
+        let web = expected_client(&expected, 1);
+        let alice_refresh = dj_token(&expected, "refresh_tokens", 1);
+        assert_oauth_error(app.token(&web).refresh(&alice_refresh).send().await, 400, "invalid_grant").await;
+        // jane's pair, on the same application, is left alone.
+        app.token(&web).refresh(&dj_token(&expected, "refresh_tokens", 5)).ok().await;
+        assert_eq!(counts(&import(&app, &source, &[]), "refresh_tokens"), (0, 0, 0));
     }
 }
