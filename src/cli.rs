@@ -116,7 +116,9 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
             Ok(())
         }
         Command::Createsuperuser(args) => superuser::createsuperuser(&mut conn, args),
-        Command::ImportDjango(args) => import_django::import_django(&mut conn, args),
+        Command::ImportDjango(args) => {
+            import_django::import_django(&mut conn, args, settings.refresh_token_ttl)
+        }
         Command::App(app) => app_command(&mut conn, &settings.database_url, app),
         Command::Keys(KeysCommand::Rotate) => {
             let kid = conn

@@ -23,18 +23,32 @@ pub struct ImportDjangoArgs {
     json: bool,
 }
 
-pub fn import_django(conn: &mut Writer<'_>, args: ImportDjangoArgs) -> Result<(), CliError> {
-    let options = ImportOptions { from: &args.from, user_table: &args.user_table, dry_run: args.dry_run };
+pub fn import_django(
+    conn: &mut Writer<'_>,
+    args: ImportDjangoArgs,
+    refresh_token_ttl: i64,
+) -> Result<(), CliError> {
+    let options = ImportOptions {
+        from: &args.from,
+        user_table: &args.user_table,
+        dry_run: args.dry_run,
+        refresh_token_ttl,
+    };
     let report = import::run(conn, &options)?;
     if !args.dry_run {
         let detail = format!(
-            "users {}/{}, applications {}/{}, social links {}/{} created/updated",
+            "users {}/{}, applications {}/{}, social links {}/{}, refresh tokens {}/{}, \
+             access tokens {}/{} created/updated",
             report.users.created,
             report.users.updated,
             report.applications.created,
             report.applications.updated,
             report.social_links.created,
-            report.social_links.updated
+            report.social_links.updated,
+            report.refresh_tokens.created,
+            report.refresh_tokens.updated,
+            report.access_tokens.created,
+            report.access_tokens.updated
         );
         conn.transaction(|conn| audit::record(conn, "django.import", "import", "", &detail))?;
     }

@@ -1,14 +1,17 @@
-//! `import-django` (SPEC §11): brings a drf-social-oauth2 deployment's users, applications
-//! and social links over from its Django database, in batches, idempotently.
+//! `import-django` (SPEC §11): brings a drf-social-oauth2 deployment's users, applications,
+//! social links and live tokens over from its Django database, in batches, idempotently.
 //!
 //! - `source`: the Django database, SQLite or PostgreSQL, read with plain SQL.
-//! - `users`, `applications`, `social`: one kind of row each, read, checked and written.
+//! - `users`, `applications`, `social`, `refresh_tokens`, `access_tokens`: one kind of row
+//!   each, read, checked and written, in that order (each refers to the ones before).
 //! - `report`: the counts and the rows skipped, with reasons.
 //!
 //! `store::django_imports` records what each run brought over, so a re-run updates its own
 //! rows (only those whose source changed since) and tells them apart from Portcullis's own.
 
+mod access_tokens;
 mod applications;
+mod refresh_tokens;
 pub mod report;
 mod social;
 pub mod source;
@@ -30,6 +33,8 @@ pub struct ImportOptions<'a> {
     pub from: &'a str,
     pub user_table: &'a str,
     pub dry_run: bool,
+    /// How long an imported refresh token lives from the import (`Settings::refresh_token_ttl`).
+    pub refresh_token_ttl: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +64,12 @@ pub fn run(conn: &mut Writer<'_>, options: &ImportOptions<'_>) -> Result<Report,
     let table = TableName::parse(options.user_table)?;
     let mut source = Source::open(options.from)?;
     if !options.dry_run {
-        let report = import_all(conn, &mut source, &table)?;
+        let report = import_all(conn, &mut source, &table, options)?;
         write_transaction(conn, User::move_id_sequence_past_ids)?;
         return Ok(report);
     }
     let rolled_back = write_transaction(conn, |conn| -> Result<Infallible, Stop> {
-        match import_all(conn, &mut source, &table) {
+        match import_all(conn, &mut source, &table, options) {
             Ok(report) => Err(Stop::DryRun(Box::new(report))),
             Err(error) => Err(Stop::Failed(error)),
         }
@@ -76,12 +81,19 @@ pub fn run(conn: &mut Writer<'_>, options: &ImportOptions<'_>) -> Result<Report,
     }
 }
 
-fn import_all(conn: &mut Writer<'_>, source: &mut Source, table: &TableName) -> Result<Report, ImportError> {
+fn import_all(
+    conn: &mut Writer<'_>,
+    source: &mut Source,
+    table: &TableName,
+    options: &ImportOptions<'_>,
+) -> Result<Report, ImportError> {
     let now = crate::time::now();
     let mut report = Report::default();
     users::import(conn, source, table, &mut report, now)?;
     applications::import(conn, source, &mut report, now)?;
     social::import(conn, source, &mut report, now)?;
+    refresh_tokens::import(conn, source, &mut report, now, options.refresh_token_ttl)?;
+    access_tokens::import(conn, source, &mut report, now)?;
     Ok(report)
 }
 

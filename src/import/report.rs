@@ -48,6 +48,8 @@ impl Report {
             ImportKind::User => &mut self.users,
             ImportKind::Application => &mut self.applications,
             ImportKind::SocialLink => &mut self.social_links,
+            ImportKind::RefreshToken => &mut self.refresh_tokens,
+            ImportKind::AccessToken => &mut self.access_tokens,
         };
         match outcome {
             Outcome::Created => counts.created += 1,

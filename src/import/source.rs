@@ -8,6 +8,8 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use serde::Serialize;
 
+use crate::tokens::random::sha256_hex;
+
 /// Why the source could not be read. Never carries the URL, which may hold a password.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -130,6 +132,79 @@ pub struct DjangoSocialLink {
     pub created: i64,
 }
 
+/// A row of `oauth2_provider_refreshtoken`, with the scope of the access token it was
+/// issued with (DOT keeps that row while the refresh token lives, expired or not).
+#[derive(QueryableByName, Serialize)]
+pub struct DjangoRefreshToken {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub user_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub application_id: i64,
+    #[serde(skip)]
+    #[diesel(sql_type = Text)]
+    token: String,
+    #[serde(skip)]
+    #[diesel(sql_type = Text)]
+    checksum: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub scope: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub created: i64,
+    #[diesel(sql_type = Bool)]
+    pub revoked: bool,
+}
+
+/// A row of `oauth2_provider_accesstoken` that has not expired, with the live refresh token
+/// that points at it, if any.
+#[derive(QueryableByName, Serialize)]
+pub struct DjangoAccessToken {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub user_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub application_id: Option<i64>,
+    #[serde(skip)]
+    #[diesel(sql_type = Text)]
+    token: String,
+    #[serde(skip)]
+    #[diesel(sql_type = Text)]
+    checksum: String,
+    #[diesel(sql_type = Text)]
+    pub scope: String,
+    #[diesel(sql_type = BigInt)]
+    pub created: i64,
+    #[diesel(sql_type = BigInt)]
+    pub expires: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub refresh_token_id: Option<i64>,
+}
+
+/// The SHA-256 hex of a token: DOT's `token_checksum` when it has one (with
+/// `COMPLIANT_BCP_RFC9700_TOKEN_STORAGE` it is all there is), computed from `token`
+/// otherwise (DOT before 3.4). `None` when neither is usable.
+fn token_sha256(checksum: &str, token: &str) -> Option<String> {
+    let checksum = checksum.trim().to_ascii_lowercase();
+    if checksum.len() == 64 && checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(checksum);
+    }
+    (!token.is_empty()).then(|| sha256_hex(token))
+}
+
+impl DjangoRefreshToken {
+    pub fn sha256(&self) -> Option<String> {
+        token_sha256(&self.checksum, &self.token)
+    }
+}
+
+impl DjangoAccessToken {
+    pub fn sha256(&self) -> Option<String> {
+        token_sha256(&self.checksum, &self.token)
+    }
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
@@ -236,6 +311,52 @@ impl Source {
              CAST(extra_data AS TEXT) AS extra_data, {} AS created FROM social_auth_usersocialauth \
              WHERE id > {after} ORDER BY id LIMIT {limit}",
             self.epoch("created")
+        );
+        self.rows(&sql)
+    }
+
+    /// DOT's `token_checksum` column, or an empty string where DOT (before 3.4) has none.
+    fn checksum_column(&mut self, table: &str, alias: &str) -> Result<String, SourceError> {
+        Ok(if self.has_column(table, "token_checksum")? {
+            format!("{alias}.token_checksum")
+        } else {
+            "''".to_owned()
+        })
+    }
+
+    /// Refresh tokens, revoked ones included: a re-run revokes what Django revoked since.
+    pub fn refresh_tokens(&mut self, after: i64, limit: i64) -> Result<Vec<DjangoRefreshToken>, SourceError> {
+        let checksum = self.checksum_column("oauth2_provider_refreshtoken", "r")?;
+        let sql = format!(
+            "SELECT CAST(r.id AS BIGINT) AS id, CAST(r.user_id AS BIGINT) AS user_id, \
+             CAST(r.application_id AS BIGINT) AS application_id, r.token AS token, {checksum} AS checksum, \
+             a.scope AS scope, {} AS created, (r.revoked IS NOT NULL) AS revoked \
+             FROM oauth2_provider_refreshtoken r \
+             LEFT JOIN oauth2_provider_accesstoken a ON a.id = r.access_token_id \
+             WHERE r.id > {after} ORDER BY r.id LIMIT {limit}",
+            self.epoch("r.created")
+        );
+        self.rows(&sql)
+    }
+
+    /// Access tokens that expire after `now`; expired ones are of no use to anyone.
+    pub fn access_tokens(
+        &mut self,
+        now: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<DjangoAccessToken>, SourceError> {
+        let checksum = self.checksum_column("oauth2_provider_accesstoken", "a")?;
+        let expires = self.epoch("a.expires");
+        // `access_token_id` is unique: at most one refresh token per access token.
+        let sql = format!(
+            "SELECT CAST(a.id AS BIGINT) AS id, CAST(a.user_id AS BIGINT) AS user_id, \
+             CAST(a.application_id AS BIGINT) AS application_id, a.token AS token, {checksum} AS checksum, \
+             a.scope AS scope, {} AS created, {expires} AS expires, CAST(r.id AS BIGINT) AS refresh_token_id \
+             FROM oauth2_provider_accesstoken a \
+             LEFT JOIN oauth2_provider_refreshtoken r ON r.access_token_id = a.id AND r.revoked IS NULL \
+             WHERE a.id > {after} AND {expires} > {now} ORDER BY a.id LIMIT {limit}",
+            self.epoch("a.created")
         );
         self.rows(&sql)
     }

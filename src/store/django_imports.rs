@@ -12,6 +12,8 @@ pub enum ImportKind {
     User,
     Application,
     SocialLink,
+    RefreshToken,
+    AccessToken,
 }
 
 impl ImportKind {
@@ -20,6 +22,8 @@ impl ImportKind {
             Self::User => "user",
             Self::Application => "application",
             Self::SocialLink => "social_link",
+            Self::RefreshToken => "refresh_token",
+            Self::AccessToken => "access_token",
         }
     }
 }

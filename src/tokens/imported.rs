@@ -20,7 +20,13 @@ pub fn is_opaque(token: &str) -> bool {
 
 /// The `jti` under which an imported access token is recorded.
 pub fn access_jti(token: &str) -> String {
-    format!("{JTI_PREFIX}{}", sha256_hex(token))
+    access_jti_of_sha256(&sha256_hex(token))
+}
+
+/// The same from the token's SHA-256 hex (DOT's `token_checksum`), which is all the
+/// importer may have.
+pub fn access_jti_of_sha256(sha256: &str) -> String {
+    format!("{JTI_PREFIX}{}", sha256.to_ascii_lowercase())
 }
 
 /// What a JWT would have said of this token: issued by us, to `client_id`, for its

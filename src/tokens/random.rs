@@ -109,6 +109,13 @@ pub fn refresh_token_key(presented: &str) -> TokenKey {
     })
 }
 
+/// The key of a refresh token without our prefix, from its SHA-256 hex alone (what
+/// `refresh_token_key` gives it): django-oauth-toolkit's `token_checksum`, for tokens
+/// imported without their clear text.
+pub fn refresh_token_key_of_sha256(sha256: &str) -> TokenKey {
+    TokenKey(sha256.to_ascii_lowercase())
+}
+
 /// Hex digits of an `ordered_id`.
 const SELECTOR_LEN: usize = 32;
 
@@ -195,6 +202,14 @@ mod tests {
         }
         let upper = "pc_rt_0123456789ABCDEF0123456789ABCDEF_secret";
         assert_eq!(refresh_token_key(upper).as_str(), sha256_hex(upper));
+    }
+
+    #[test]
+    fn an_imported_tokens_checksum_is_the_key_its_clear_text_would_have() {
+        let checksum = sha256_hex("djLiveRefreshAliceWeb000000000001");
+        let key = refresh_token_key("djLiveRefreshAliceWeb000000000001");
+        assert_eq!(refresh_token_key_of_sha256(&checksum), key);
+        assert_eq!(refresh_token_key_of_sha256(&checksum.to_ascii_uppercase()), key);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `portcullis import-django` (SPEC §11, issue 19) against the drf-social-oauth2 fixtures:
 //! the SQLite file for our SQLite database, the restored PostgreSQL dump for our PostgreSQL
-//! one. Users, applications and social links; tokens are a later part.
+//! one. Users, applications, social links and live tokens.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use diesel::prelude::*;
-use portcullis::store::schema::{applications, django_imports, social_accounts, users};
+use portcullis::store::schema::{
+    access_tokens, applications, django_imports, refresh_tokens, social_accounts, users,
+};
 use portcullis::store::users::User;
 use serde_json::Value;
 
@@ -57,6 +59,22 @@ impl DjangoSource {
     }
 }
 
+impl DjangoSource {
+    /// Changes the Django database as the project would between two runs.
+    fn execute(&self, sql: &str) {
+        match self.url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut conn = SqliteConnection::establish(path).expect("the Django copy opens");
+                diesel::sql_query(sql).execute(&mut conn).expect("the Django copy changes");
+            }
+            None => {
+                let mut conn = PgConnection::establish(&self.url).expect("the Django database opens");
+                diesel::sql_query(sql).execute(&mut conn).expect("the Django database changes");
+            }
+        }
+    }
+}
+
 /// Runs the import with `extra` flags and `--json`; returns the report.
 fn import(app: &TestApp, source: &DjangoSource, extra: &[&str]) -> Value {
     let mut args = vec!["import-django", "--from", &source.url, "--json"];
@@ -99,6 +117,27 @@ fn row_count(app: &TestApp) -> (i64, i64, i64, i64) {
     )
 }
 
+/// The clear string of a token `expected.json` lists under `kind` with Django id `id`.
+fn dj_token(expected: &Value, kind: &str, id: i64) -> String {
+    let token = expected[kind].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap();
+    text(token, "token")
+}
+
+fn token_rows(app: &TestApp) -> (i64, i64) {
+    let conn = &mut app.db();
+    (
+        refresh_tokens::table.count().get_result(conn).unwrap(),
+        access_tokens::table.count().get_result(conn).unwrap(),
+    )
+}
+
+/// RFC 7009: the client names the token.
+async fn revoke(app: &TestApp, client: &TestClient, token: &str) {
+    let mut params = client.body();
+    params.push(("token", token.to_owned()));
+    assert_eq!(app.post_form("/auth/revoke-token", &params).await.status(), 200);
+}
+
 fn assert_failed_with(output: &Output, message: &str) {
     assert!(!output.status.success(), "the import should have failed");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -116,8 +155,10 @@ both_backends! {
         assert_eq!(counts(&report, "users"), (13, 0, 0));
         assert_eq!(counts(&report, "applications"), (5, 0, 0));
         assert_eq!(counts(&report, "social_links"), (4, 0, 0));
-        assert_eq!(counts(&report, "refresh_tokens"), (0, 0, 0));
-        assert_eq!(counts(&report, "access_tokens"), (0, 0, 0));
+        // Live ones only: refresh token 4 was revoked by DOT, access token 3 has expired;
+        // neither is counted.
+        assert_eq!(counts(&report, "refresh_tokens"), (4, 0, 0));
+        assert_eq!(counts(&report, "access_tokens"), (4, 0, 0));
 
         for want in expected["users"].as_array().unwrap() {
             let got = user(&app, want["id"].as_i64().unwrap());
@@ -200,11 +241,11 @@ both_backends! {
         app.token(&client).password("jane", &text(&jane, "password")).ok().await;
 
         let second = import(&app, &source, &[]);
-        for kind in ["users", "applications", "social_links"] {
+        for kind in ["users", "applications", "social_links", "refresh_tokens", "access_tokens"] {
             assert_eq!(counts(&second, kind), (0, 0, 0), "{kind}: {second}");
         }
         assert_eq!(second["skipped"], first["skipped"], "the collision is still reported");
-        assert_eq!(row_count(&app), (13, 5, 4, 22));
+        assert_eq!(row_count(&app), (13, 5, 4, 30));
         assert_eq!(user(&app, 1).password_hash.unwrap(), upgraded, "the re-hash survives a re-run");
         app.token(&client).password("alice@example.com", &text(&alice, "password")).ok().await;
     }
@@ -303,5 +344,132 @@ both_backends! {
 
         let output = app.cli(&["import-django", "--from", &missing, "--user-table", "auth_user; DROP"], None);
         assert_failed_with(&output, "--user-table");
+    }
+
+    async fn live_tokens_arrive_and_an_imported_refresh_token_rotates_once(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        let expected = expected();
+        let first = import(&app, &source, &[]);
+        assert_eq!((counts(&first, "refresh_tokens"), counts(&first, "access_tokens")), ((4, 0, 0), (4, 0, 0)));
+        let web = expected_client(&expected, 1);
+
+        // alice's live access token reads her, and introspects as the web app's.
+        let alice_access = dj_token(&expected, "access_tokens", 1);
+        let me: Value = app.get_user(&alice_access).await.json().await.unwrap();
+        assert_eq!((me["id"].clone(), me["username"].clone()), (Value::from(1), Value::from("alice")));
+        let info = app.introspect(&web, &alice_access).await;
+        assert_eq!((info["active"].clone(), info["client_id"].clone()), (Value::from(true), Value::from(web.id.clone())));
+        assert_eq!((info["sub"].clone(), info["scope"].clone()), (Value::from("1"), Value::from("read write")));
+        assert_eq!(info["exp"], 4070908800i64, "DOT's expiry, 2099-01-01");
+        // The machine token has no user.
+        let reports = expected_client(&expected, 6);
+        let info = app.introspect(&reports, &dj_token(&expected, "access_tokens", 6)).await;
+        assert_eq!((info["active"].clone(), info["client_id"].clone()), (Value::from(true), Value::from(reports.id.clone())));
+        assert_eq!(info["username"], Value::Null, "{info}");
+
+        // The expired access token and the refresh token DOT revoked are of no use.
+        let legacy = expected_client(&expected, 3);
+        let expired = dj_token(&expected, "access_tokens", 3);
+        assert_eq!(app.user_status(&expired).await, 401);
+        assert_eq!(app.introspect(&legacy, &expired).await["active"], false);
+        let revoked = dj_token(&expected, "refresh_tokens", 4);
+        assert_oauth_error(app.token(&web).refresh(&revoked).send().await, 400, "invalid_grant").await;
+        // alice's legacy refresh token lives on although its access token expired.
+        let legacy_pair = app.token(&legacy).refresh(&dj_token(&expected, "refresh_tokens", 3)).ok().await;
+        assert_eq!(legacy_pair["scope"], "read write");
+
+        // The first use rotates alice's web refresh token into ours and ends its access token.
+        let alice_refresh = dj_token(&expected, "refresh_tokens", 1);
+        let pair = app.token(&web).refresh(&alice_refresh).ok().await;
+        let (access, refresh) = (text(&pair, "access_token"), text(&pair, "refresh_token"));
+        assert!(refresh.starts_with("pc_rt_"), "{refresh}");
+        assert_eq!(pair["scope"], "read write");
+        assert_eq!(app.get_user(&access).await.json::<Value>().await.unwrap()["id"], 1);
+        assert_eq!(app.user_status(&alice_access).await, 401);
+        // A replay is theft: refused, and the new family burns.
+        assert_oauth_error(app.token(&web).refresh(&alice_refresh).send().await, 400, "invalid_grant").await;
+        assert_eq!(app.user_status(&access).await, 401);
+        assert_oauth_error(app.token(&web).refresh(&refresh).send().await, 400, "invalid_grant").await;
+
+        // A second run brings nothing back and writes nothing twice.
+        let rows = (row_count(&app), token_rows(&app));
+        let second = import(&app, &source, &[]);
+        assert_eq!((counts(&second, "refresh_tokens"), counts(&second, "access_tokens")), ((0, 0, 0), (0, 0, 0)));
+        assert_eq!((row_count(&app), token_rows(&app)), rows);
+        assert_oauth_error(app.token(&web).refresh(&alice_refresh).send().await, 400, "invalid_grant").await;
+        assert_eq!(app.user_status(&alice_access).await, 401);
+        // What was never used still works after the second run.
+        assert_eq!(app.user_status(&dj_token(&expected, "access_tokens", 5)).await, 200);
+    }
+
+    async fn imported_tokens_are_revoked_as_spec_section_4_says(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        let expected = expected();
+        import(&app, &source, &[]);
+        let web = expected_client(&expected, 1);
+
+        // RFC 7009 on an access token ends that token only: jane's refresh token still rotates.
+        let jane_access = dj_token(&expected, "access_tokens", 5);
+        revoke(&app, &web, &jane_access).await;
+        assert_eq!(app.user_status(&jane_access).await, 401);
+        assert_eq!(app.introspect(&web, &jane_access).await["active"], false);
+        app.token(&web).refresh(&dj_token(&expected, "refresh_tokens", 5)).ok().await;
+
+        // RFC 7009 on a refresh token ends its family, the imported access token with it.
+        let alice_access = dj_token(&expected, "access_tokens", 1);
+        assert_eq!(app.user_status(&alice_access).await, 200);
+        let alice_refresh = dj_token(&expected, "refresh_tokens", 1);
+        revoke(&app, &web, &alice_refresh).await;
+        assert_eq!(app.user_status(&alice_access).await, 401);
+        assert_oauth_error(app.token(&web).refresh(&alice_refresh).send().await, 400, "invalid_grant").await;
+
+        // drf-social-oauth2's form revokes the access token and its refresh token.
+        let mobile = mobile_client(&expected);
+        let henry_access = dj_token(&expected, "access_tokens", 2);
+        let revoked = app
+            .http
+            .post(app.url("/auth/revoke-token"))
+            .bearer_auth(&henry_access)
+            .form(&[("client_id", mobile.id.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), 204);
+        assert_eq!(app.user_status(&henry_access).await, 401);
+        let henry_refresh = dj_token(&expected, "refresh_tokens", 2);
+        assert_oauth_error(app.token(&mobile).refresh(&henry_refresh).send().await, 400, "invalid_grant").await;
+
+        // A re-run revives none of them.
+        let second = import(&app, &source, &[]);
+        assert_eq!((counts(&second, "refresh_tokens"), counts(&second, "access_tokens")), ((0, 0, 0), (0, 0, 0)));
+        assert_eq!(app.user_status(&jane_access).await, 401);
+        assert_eq!(app.user_status(&alice_access).await, 401);
+        assert_oauth_error(app.token(&mobile).refresh(&henry_refresh).send().await, 400, "invalid_grant").await;
+    }
+
+    async fn a_token_django_revoked_after_a_first_run_is_revoked_here_and_a_checksum_alone_suffices(backend) {
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        let expected = expected();
+        // COMPLIANT_BCP_RFC9700_TOKEN_STORAGE: DOT keeps only the checksums.
+        source.execute("UPDATE oauth2_provider_accesstoken SET token = ''");
+        source.execute("UPDATE oauth2_provider_refreshtoken SET token = ''");
+        import(&app, &source, &[]);
+        let alice_access = dj_token(&expected, "access_tokens", 1);
+        assert_eq!(app.user_status(&alice_access).await, 200);
+
+        // alice signs out in Django before the cut-over run.
+        source.execute("UPDATE oauth2_provider_refreshtoken SET revoked = created WHERE id = 1");
+        let second = import(&app, &source, &[]);
+        assert_eq!(counts(&second, "refresh_tokens"), (0, 1, 0));
+        assert_eq!(app.user_status(&alice_access).await, 401);
+        let web = expected_client(&expected, 1);
+        let alice_refresh = dj_token(&expected, "refresh_tokens", 1);
+        assert_oauth_error(app.token(&web).refresh(&alice_refresh).send().await, 400, "invalid_grant").await;
+        // jane's pair, on the same application, is left alone.
+        app.token(&web).refresh(&dj_token(&expected, "refresh_tokens", 5)).ok().await;
+        assert_eq!(counts(&import(&app, &source, &[]), "refresh_tokens"), (0, 0, 0));
     }
 }
