@@ -250,6 +250,47 @@ both_backends! {
         app.token(&client).password("alice@example.com", &text(&alice, "password")).ok().await;
     }
 
+    async fn an_interrupted_import_leaves_no_half_imported_user_and_a_rerun_finishes_it(backend) {
+        use diesel::connection::SimpleConnection;
+        let app = spawn_app(backend).await;
+        let source = DjangoSource::new(backend);
+        // The write of user 9's import record fails, as a crash or a lost connection would
+        // end the transaction there: user 9's own row was already written in it.
+        let (interrupt, resume) = match backend {
+            Backend::Sqlite => (
+                "CREATE TRIGGER interrupt BEFORE INSERT ON django_imports \
+                 WHEN NEW.kind = 'user' AND NEW.django_id = 9 BEGIN SELECT RAISE(ABORT, 'interrupted'); END;",
+                "DROP TRIGGER interrupt;",
+            ),
+            Backend::Postgres => (
+                "CREATE FUNCTION interrupt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.kind = 'user' AND NEW.django_id = 9 THEN RAISE EXCEPTION 'interrupted'; END IF; \
+                 RETURN NEW; END $$; \
+                 CREATE TRIGGER interrupt BEFORE INSERT ON django_imports FOR EACH ROW EXECUTE FUNCTION interrupt();",
+                "DROP TRIGGER interrupt ON django_imports; DROP FUNCTION interrupt();",
+            ),
+        };
+        app.db().batch_execute(interrupt).unwrap();
+
+        let args = ["import-django", "--from", source.url.as_str(), "--json"];
+        let failed = app.cli(&args, None);
+        assert!(!failed.status.success(), "the import should have failed");
+        let (users_written, _, _, _) = row_count(&app);
+        let recorded: i64 = django_imports::table
+            .filter(django_imports::kind.eq("user"))
+            .count()
+            .get_result(&mut app.db())
+            .unwrap();
+        assert_eq!(users_written, recorded, "every user written has its import record");
+        assert!(User::find(&mut app.db(), 9).unwrap().is_none(), "user 9 was rolled back");
+
+        app.db().batch_execute(resume).unwrap();
+        let report = import(&app, &source, &[]);
+        assert_eq!(counts(&report, "users").0 + users_written, 13, "{report}");
+        assert_eq!(row_count(&app).0, 13);
+        assert_eq!(user(&app, 9).id, 9);
+    }
+
     async fn a_dry_run_reports_the_counts_of_a_real_run_and_writes_nothing(backend) {
         let app = spawn_app(backend).await;
         let source = DjangoSource::new(backend);
