@@ -81,7 +81,9 @@ impl ClientCredentials {
             .as_ref()
             .ok_or_else(|| self.failure("This client must authenticate with its secret."))?;
         let stored = app.secret_hash.as_deref().unwrap_or_default();
-        let matches = if django_hashes::identify(stored).is_some() {
+        // An empty hash is no secret at all, not Django's unusable one: refused below.
+        let django = django_hashes::identify(stored).filter(|h| *h != django_hashes::Hasher::Unusable);
+        let matches = if django.is_some() {
             legacy.verify(&app, stored, secret.expose_secret())?
         } else {
             random::matches_hash(secret.expose_secret(), stored)

@@ -23,13 +23,11 @@ pub fn import(
 ) -> Result<(), ImportError> {
     in_batches(
         conn,
+        report,
+        ImportKind::AccessToken,
         |after, limit| source.access_tokens(now, after, limit),
         |row| row.id,
-        |conn, row| {
-            let outcome = import_one(conn, row, now)?;
-            report.count(ImportKind::AccessToken, row.id, outcome);
-            Ok(())
-        },
+        |conn, row, _| import_one(conn, row, now),
     )
 }
 

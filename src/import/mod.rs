@@ -19,9 +19,10 @@ mod users;
 
 use std::convert::Infallible;
 
-use self::report::Report;
+use self::report::{Outcome, Report};
 use self::source::{Source, SourceError, TableName};
 use crate::db::{write_transaction, Writer};
+use crate::store::django_imports::ImportKind;
 use crate::store::users::User;
 
 /// Rows written per transaction: an interrupted import keeps the batches that committed,
@@ -97,20 +98,28 @@ fn import_all(
     Ok(report)
 }
 
-/// Reads the source a page at a time (by id, after the last one read) and writes each page
-/// in one transaction.
+/// Reads the source a page at a time (by id, after the last one read), writes each page in
+/// one transaction, and counts what became of each row as `kind` in `report`.
 fn in_batches<R>(
     conn: &mut Writer<'_>,
+    report: &mut Report,
+    kind: ImportKind,
     mut read: impl FnMut(i64, i64) -> Result<Vec<R>, SourceError>,
     id: impl Fn(&R) -> i64,
-    mut write: impl FnMut(&mut Writer<'_>, &R) -> Result<(), ImportError>,
+    mut write: impl FnMut(&mut Writer<'_>, &R, &mut Report) -> Result<Outcome, ImportError>,
 ) -> Result<(), ImportError> {
     let mut after = 0;
     loop {
         let rows = read(after, BATCH)?;
         let Some(last) = rows.last() else { return Ok(()) };
         after = id(last);
-        write_transaction(conn, |conn| rows.iter().try_for_each(|row| write(conn, row)))?;
+        write_transaction(conn, |conn| {
+            rows.iter().try_for_each(|row| {
+                let outcome = write(conn, row, report)?;
+                report.count(kind, id(row), outcome);
+                Ok::<_, ImportError>(())
+            })
+        })?;
     }
 }
 

@@ -26,13 +26,11 @@ pub fn import(
 ) -> Result<(), ImportError> {
     in_batches(
         conn,
+        report,
+        ImportKind::RefreshToken,
         |after, limit| source.refresh_tokens(after, limit),
         |row| row.id,
-        |conn, row| {
-            let outcome = import_one(conn, row, now, ttl)?;
-            report.count(ImportKind::RefreshToken, row.id, outcome);
-            Ok(())
-        },
+        |conn, row, _| import_one(conn, row, now, ttl),
     )
 }
 

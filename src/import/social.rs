@@ -16,13 +16,11 @@ pub fn import(
 ) -> Result<(), ImportError> {
     in_batches(
         conn,
+        report,
+        ImportKind::SocialLink,
         |after, limit| source.social_links(after, limit),
         |row| row.id,
-        |conn, row| {
-            let outcome = import_one(conn, row, now)?;
-            report.count(ImportKind::SocialLink, row.id, outcome);
-            Ok(())
-        },
+        |conn, row, _| import_one(conn, row, now),
     )
 }
 

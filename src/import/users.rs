@@ -22,13 +22,11 @@ pub fn import(
     let addresses = Addresses::of(source, table)?;
     in_batches(
         conn,
+        report,
+        ImportKind::User,
         |after, limit| source.users(table, after, limit),
         |row| row.id,
-        |conn, row| {
-            let outcome = import_one(conn, row, &addresses, report, now)?;
-            report.count(ImportKind::User, row.id, outcome);
-            Ok(())
-        },
+        |conn, row, report| import_one(conn, row, &addresses, report, now),
     )
 }
 
