@@ -6,6 +6,13 @@ mod grant_type;
 mod password;
 pub mod scope;
 
+/// Whether `token` has a JWT's shape (three dot-separated parts, a JSON header): a
+/// provider's ID token rather than its opaque access token, or one of our access tokens
+/// rather than an opaque one imported from django-oauth-toolkit.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3 && token.starts_with("eyJ")
+}
+
 /// The longest first or last name kept, as Django's `User` allows.
 pub const NAME_MAX: usize = 150;
 

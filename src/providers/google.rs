@@ -10,9 +10,7 @@ use serde_json::Value;
 use super::http::{self, ProviderHttp};
 use super::id_token::IdTokenVerifier;
 use super::jwks::JwksCache;
-use super::{
-    looks_like_jwt, loose_bool, loose_i64, text, IdentityProvider, Profile, ProviderError, RedirectSignIn,
-};
+use super::{loose_bool, loose_i64, text, IdentityProvider, Profile, ProviderError, RedirectSignIn};
 use crate::config::ProviderSettings;
 
 pub const NAME: &str = "google-oauth2";
@@ -164,7 +162,7 @@ impl IdentityProvider for Google {
         token: &'a str,
         nonce: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Profile, ProviderError>> {
-        if looks_like_jwt(token) {
+        if crate::domain::looks_like_jwt(token) {
             Box::pin(self.profile_from_id_token(token, nonce))
         } else {
             Box::pin(self.profile_from_access_token(token))

@@ -198,11 +198,6 @@ pub fn text(value: &serde_json::Value) -> String {
     value.as_str().unwrap_or_default().to_owned()
 }
 
-/// Does this look like a JWT (an ID token) rather than an opaque access token?
-pub fn looks_like_jwt(token: &str) -> bool {
-    token.split('.').count() == 3 && token.starts_with("eyJ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,7 +146,7 @@ fn conversion(
         let subject = params.require("subject_token")?;
         // The provider tells ID tokens from access tokens by their shape; a declared
         // ID token that is not a JWT would otherwise be checked as an access token.
-        if token_type == ID_TOKEN_TYPE && !crate::providers::looks_like_jwt(subject) {
+        if token_type == ID_TOKEN_TYPE && !crate::domain::looks_like_jwt(subject) {
             return Err(ApiError::invalid_request("subject_token is not a JWT, as an ID token is."));
         }
         (params.require("subject_issuer")?.to_owned(), Some(subject.to_owned()))

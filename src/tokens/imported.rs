@@ -10,14 +10,6 @@ use crate::store::tokens::AccessRecord;
 /// Marks an imported record's `jti`; ours are random ids that never carry it.
 const JTI_PREFIX: &str = "django:";
 
-/// Whether `token` cannot be one of our JWTs (which have three dot-separated parts), so it
-/// is looked up as an imported one instead of being verified. Refusing such a token costs
-/// one indexed read, where a malformed JWT is refused in memory: the price of accepting
-/// imported tokens, the same as for an unknown refresh token at `/auth/token`.
-pub fn is_opaque(token: &str) -> bool {
-    token.bytes().filter(|&b| b == b'.').count() != 2
-}
-
 /// The `jti` under which an imported access token is recorded.
 pub fn access_jti(token: &str) -> String {
     access_jti_of_sha256(&sha256_hex(token))
