@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::both_backends;
 use crate::helpers::{Backend, EmptyPostgres};
 
-fn fixtures_dir() -> PathBuf {
+pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/django")
 }
 
@@ -97,23 +97,27 @@ fn expected() -> Expected {
     serde_json::from_str(&text).expect("expected.json parses")
 }
 
-/// A fixture database, opened the way the importer will open it.
-enum Source {
-    // The guards are declared after the connections, so they are dropped after them.
-    Sqlite(SqliteConnection, #[allow(dead_code)] tempfile::TempDir),
-    Postgres(PgConnection, #[allow(dead_code)] EmptyPostgres),
+/// A fixture database, as a URL the importer takes, alive as long as the value: a copy
+/// of the SQLite file (nothing a test does may touch the committed one), or the dump
+/// restored into a PostgreSQL database of its own.
+pub struct DjangoSource {
+    pub url: String,
+    _sqlite: Option<tempfile::TempDir>,
+    _postgres: Option<EmptyPostgres>,
 }
 
-impl Source {
-    fn open(backend: Backend) -> Source {
+impl DjangoSource {
+    pub fn new(backend: Backend) -> DjangoSource {
         match backend {
             Backend::Sqlite => {
-                // A copy, so that nothing a test does can touch the committed file.
                 let dir = tempfile::tempdir().expect("temp dir");
                 let path = dir.path().join("drf.sqlite3");
                 std::fs::copy(fixtures_dir().join("drf.sqlite3"), &path).expect("copy drf.sqlite3");
-                let conn = SqliteConnection::establish(path.to_str().unwrap()).expect("open drf.sqlite3");
-                Source::Sqlite(conn, dir)
+                DjangoSource {
+                    url: format!("sqlite://{}", path.display()),
+                    _sqlite: Some(dir),
+                    _postgres: None,
+                }
             }
             Backend::Postgres => {
                 let db = EmptyPostgres::create();
@@ -127,9 +131,30 @@ impl Source {
                     "psql -f drf.postgres.sql: {}",
                     String::from_utf8_lossy(&restore.stderr)
                 );
-                let conn = PgConnection::establish(&db.url).expect("connect to the restored dump");
-                Source::Postgres(conn, db)
+                DjangoSource { url: db.url.clone(), _sqlite: None, _postgres: Some(db) }
             }
+        }
+    }
+}
+
+/// A fixture database, opened the way the importer will open it.
+enum Source {
+    // The database is declared after the connection, so it is dropped after it.
+    Sqlite(SqliteConnection, #[allow(dead_code)] DjangoSource),
+    Postgres(PgConnection, #[allow(dead_code)] DjangoSource),
+}
+
+impl Source {
+    fn open(backend: Backend) -> Source {
+        let source = DjangoSource::new(backend);
+        match source.url.strip_prefix("sqlite://") {
+            Some(path) => {
+                Source::Sqlite(SqliteConnection::establish(path).expect("open drf.sqlite3"), source)
+            }
+            None => Source::Postgres(
+                PgConnection::establish(&source.url).expect("connect to the restored dump"),
+                source,
+            ),
         }
     }
 

@@ -2,8 +2,7 @@
 //! the SQLite file for our SQLite database, the restored PostgreSQL dump for our PostgreSQL
 //! one. Users, applications, social links and live tokens.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use diesel::prelude::*;
 use portcullis::store::schema::{
@@ -13,50 +12,12 @@ use portcullis::store::users::User;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{assert_oauth_error, spawn_app, text, Backend, EmptyPostgres, TestApp, TestClient};
-
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/django")
-}
+use crate::django_fixtures::{fixtures_dir, DjangoSource};
+use crate::helpers::{assert_oauth_error, spawn_app, text, Backend, TestApp, TestClient};
 
 fn expected() -> Value {
     let text = std::fs::read_to_string(fixtures_dir().join("expected.json")).expect("expected.json");
     serde_json::from_str(&text).expect("expected.json parses")
-}
-
-/// The Django database to import from, alive as long as the value.
-struct DjangoSource {
-    url: String,
-    _sqlite: Option<tempfile::TempDir>,
-    _postgres: Option<EmptyPostgres>,
-}
-
-impl DjangoSource {
-    fn new(backend: Backend) -> DjangoSource {
-        match backend {
-            Backend::Sqlite => {
-                // A copy: nothing a test does may touch the committed file.
-                let dir = tempfile::tempdir().expect("temp dir");
-                let path = dir.path().join("drf.sqlite3");
-                std::fs::copy(fixtures_dir().join("drf.sqlite3"), &path).expect("copy drf.sqlite3");
-                DjangoSource {
-                    url: format!("sqlite://{}", path.display()),
-                    _sqlite: Some(dir),
-                    _postgres: None,
-                }
-            }
-            Backend::Postgres => {
-                let db = EmptyPostgres::create();
-                let restore = Command::new("psql")
-                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
-                    .arg(fixtures_dir().join("drf.postgres.sql"))
-                    .output()
-                    .expect("psql runs");
-                assert!(restore.status.success(), "restore: {}", String::from_utf8_lossy(&restore.stderr));
-                DjangoSource { url: db.url.clone(), _sqlite: None, _postgres: Some(db) }
-            }
-        }
-    }
 }
 
 impl DjangoSource {
