@@ -224,7 +224,10 @@ async function users(params) {
     location.hash = `#/users?q=${encodeURIComponent(new FormData(search).get("q"))}`;
   });
   const rows = listing.items.map((user) => [
-    user.email || "", user.username, user.is_active ? "active" : "deactivated", user.is_staff ? "staff" : "",
+    user.email ? h("span", {}, user.email, " ", user.email_verified
+      ? h("span", { class: "badge", title: "The user proved they receive mail at this address" }, "verified")
+      : h("span", { class: "badge muted" }, "unverified")) : "",
+    user.username, user.is_active ? "active" : "deactivated", user.is_staff ? "staff" : "",
     h("div", { class: "row-actions" },
       h("button", { class: user.is_active ? "danger" : "secondary", "data-user": user.id, onclick: () => act(async () => {
         if (user.is_active && !(await confirmAction(`Deactivate ${user.email || user.username}? Their tokens are revoked at once.`))) return;
@@ -234,6 +237,15 @@ async function users(params) {
         if (!(await confirmAction(`${user.is_staff ? "Remove" : "Give"} staff rights ${user.is_staff ? "from" : "to"} ${user.email || user.username}?`))) return;
         await api("PATCH", `/users/${user.id}`, { is_staff: !user.is_staff });
       }, redraw) }, user.is_staff ? "Remove staff" : "Make staff"),
+      h("button", { class: "secondary", disabled: !user.email || !user.is_active, onclick: async () => {
+        if (!(await confirmAction(`Mail ${user.email} a link to choose a new password? Earlier links stop working.`))) return;
+        try {
+          await api("POST", `/users/${user.id}/password-reset`);
+          view.prepend(message(`A password-reset mail is on its way to ${user.email}.`, "status"));
+        } catch (error) {
+          view.prepend(message(error.message));
+        }
+      } }, "Send reset mail"),
       h("a", { href: `#/tokens?user=${user.id}` }, "Tokens"), " ",
       h("a", { href: `#/social?user=${user.id}` }, "Social links")),
   ]);

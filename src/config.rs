@@ -75,8 +75,22 @@ pub struct Settings {
     pub secret_key: Option<SecretString>,
     pub throttle: ThrottleSettings,
     pub providers: ProviderSettings,
+    pub mail: MailSettings,
     /// `RUST_LOG`, for the file's value to apply too (the environment's wins anyway).
     pub log_filter: String,
+}
+
+/// Outgoing mail and the email flows (SPEC §12).
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `PORTCULLIS_SMTP_URL`; without it mail is written to the log.
+    pub smtp_url: Option<SecretString>,
+    /// `PORTCULLIS_MAIL_FROM`, a mailbox (`Name <address>` or a bare address).
+    pub from: lettre::message::Mailbox,
+    /// `PORTCULLIS_PUBLIC_URL`, where links in mail point (default: the issuer).
+    pub public_url: String,
+    /// `PORTCULLIS_REQUIRE_VERIFIED_EMAIL`: the password grant refuses unverified accounts.
+    pub require_verified_email: bool,
 }
 
 /// Identity provider settings; URLs are configuration so tests can point them at a fake.
@@ -166,6 +180,18 @@ pub const SETTINGS: &[Setting] = &[
         "Failed sign-ins per client address per window, then 429",
     ),
     plain("PORTCULLIS_THROTTLE_REGISTRATIONS", "20", "Sign-ups per client address per window, then 429"),
+    secret(
+        "PORTCULLIS_SMTP_URL",
+        "Where mail goes: smtp://host:25, smtp://user:pass@host:587?tls=starttls or smtps://host:465 \
+         (default: none, mail is written to the log)",
+    ),
+    plain("PORTCULLIS_MAIL_FROM", "portcullis@localhost", "The sender of every mail: Name <address> or an address"),
+    unset("PORTCULLIS_PUBLIC_URL", "The base URL of links in mail (default: the issuer)"),
+    plain(
+        "PORTCULLIS_REQUIRE_VERIFIED_EMAIL",
+        "false",
+        "true: the password grant refuses accounts whose email is not verified",
+    ),
     plain("PORTCULLIS_PROVIDER_TIMEOUT_MS", "5000", "Timeout of each call to an identity provider, in milliseconds"),
     unset(
         "PORTCULLIS_GOOGLE_CLIENT_IDS",
@@ -301,6 +327,14 @@ impl RawSettings {
             .unwrap_or_default()
     }
 
+    fn flag(&self, key: &'static str) -> Result<bool, ConfigError> {
+        match self.get(key).unwrap_or_else(|| default_of(key)).to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            other => Err(ConfigError::invalid(key, format!("expected true or false, not {other}"))),
+        }
+    }
+
     fn secret(&self, key: &str) -> Option<SecretString> {
         self.get(key).map(|v| SecretString::from(v.to_owned()))
     }
@@ -333,7 +367,6 @@ impl RawSettings {
             db_pool_size: self.number_or("PORTCULLIS_DB_POOL_SIZE", (cores as u32 * 2).max(4))?,
             bind,
             workers: self.number_or("PORTCULLIS_WORKERS", cores)?.max(1),
-            issuer,
             access_token_ttl: positive(
                 "PORTCULLIS_ACCESS_TOKEN_TTL",
                 self.number("PORTCULLIS_ACCESS_TOKEN_TTL")?,
@@ -371,6 +404,21 @@ impl RawSettings {
                 apple_client_ids: self.list("PORTCULLIS_APPLE_CLIENT_IDS"),
                 apple_jwks_url: self.string("PORTCULLIS_APPLE_JWKS_URL"),
             },
+            mail: MailSettings {
+                smtp_url: self.secret("PORTCULLIS_SMTP_URL"),
+                from: {
+                    let from = self.string("PORTCULLIS_MAIL_FROM");
+                    from.parse().map_err(|_| {
+                        ConfigError::invalid("PORTCULLIS_MAIL_FROM", format!("not a mailbox: {from}"))
+                    })?
+                },
+                public_url: self
+                    .get("PORTCULLIS_PUBLIC_URL")
+                    .map(|s| s.trim_end_matches('/').to_owned())
+                    .unwrap_or_else(|| issuer.clone()),
+                require_verified_email: self.flag("PORTCULLIS_REQUIRE_VERIFIED_EMAIL")?,
+            },
+            issuer,
             log_filter: self.string("RUST_LOG"),
         })
     }

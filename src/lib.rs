@@ -1,5 +1,6 @@
 //! Portcullis: an OAuth2 authorization server speaking the drf-social-oauth2 API.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod browser;
@@ -11,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod grants;
 pub mod import;
+pub mod mail;
 pub mod manage;
 pub mod metrics;
 pub mod params;

@@ -1,6 +1,8 @@
 //! Prometheus metrics: requests and latencies per endpoint and status, tokens per grant.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 use crate::domain::GrantType;
 
@@ -9,6 +11,10 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     tokens: IntCounterVec,
+    mail_sent: IntCounterVec,
+    mail_failures: IntCounterVec,
+    mail_dropped: IntCounterVec,
+    mail_queued: IntGauge,
 }
 
 impl Default for Metrics {
@@ -39,14 +45,36 @@ impl Metrics {
             &["grant_type"],
         )
         .expect("valid metric");
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+        };
+        let mail_sent =
+            counter("portcullis_mail_sent_total", "Mails delivered to the SMTP server, by kind", &["kind"]);
+        let mail_failures = counter(
+            "portcullis_mail_failures_total",
+            "Failed mail deliveries, each try counted (a retried mail may still go out)",
+            &["kind"],
+        );
+        let mail_dropped = counter(
+            "portcullis_mail_dropped_total",
+            "Mails lost: refused for good or out of tries (undeliverable), or the queue was full",
+            &["kind", "reason"],
+        );
+        let mail_queued =
+            IntGauge::new("portcullis_mail_queued", "Mails waiting for delivery on this server")
+                .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(tokens.clone()),
+            Box::new(mail_sent.clone()),
+            Box::new(mail_failures.clone()),
+            Box::new(mail_dropped.clone()),
+            Box::new(mail_queued.clone()),
         ] {
             registry.register(metric).expect("metric registered once");
         }
-        Self { registry, requests, latency, tokens }
+        Self { registry, requests, latency, tokens, mail_sent, mail_failures, mail_dropped, mail_queued }
     }
 
     pub fn observe_request(&self, endpoint: &str, method: &str, status: u16, seconds: f64) {
@@ -56,6 +84,22 @@ impl Metrics {
 
     pub fn token_issued(&self, grant: GrantType) {
         self.tokens.with_label_values(&[grant.as_str()]).inc();
+    }
+
+    pub fn mail_sent(&self, kind: &str) {
+        self.mail_sent.with_label_values(&[kind]).inc();
+    }
+
+    pub fn mail_failed(&self, kind: &str) {
+        self.mail_failures.with_label_values(&[kind]).inc();
+    }
+
+    pub fn mail_dropped(&self, kind: &str, reason: &str) {
+        self.mail_dropped.with_label_values(&[kind, reason]).inc();
+    }
+
+    pub fn mail_queued(&self, change: i64) {
+        self.mail_queued.add(change);
     }
 
     pub fn render(&self) -> String {

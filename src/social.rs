@@ -141,7 +141,13 @@ fn link_once(conn: &mut Writer<'_>, profile: &Profile) -> Result<User, LinkError
                  sign in with the existing account first.",
             )));
         }
-        Some(user) => user,
+        Some(user) => {
+            // The provider proved the address the account holds.
+            if !user.email_verified {
+                User::mark_email_verified(conn, user.id)?;
+            }
+            User { email_verified: true, ..user }
+        }
         None => {
             let base = email
                 .map(|e| e.split('@').next().unwrap_or_default().to_owned())
@@ -159,6 +165,7 @@ fn link_once(conn: &mut Writer<'_>, profile: &Profile) -> Result<User, LinkError
                     is_active: true,
                     is_staff: false,
                     date_joined: crate::time::now(),
+                    email_verified: email.is_some() && profile.email_verified,
                 },
             )?
         }

@@ -35,6 +35,8 @@ pub enum StartupError {
     Database(#[source] ApiError),
     #[error("database: {0}")]
     Migration(#[from] db::DbError),
+    #[error("{0}")]
+    Mail(#[from] crate::mail::MailError),
     #[error("cannot bind {0}")]
     Bind(#[from] std::io::Error),
 }
@@ -77,7 +79,11 @@ impl Application {
         // The default issuer names the bind address; with port 0 it must name the port
         // actually bound.
         if settings.bind.port() == 0 && settings.issuer == format!("http://{}", settings.bind) {
-            settings.issuer = format!("http://{local}");
+            let bound = format!("http://{local}");
+            if settings.mail.public_url == settings.issuer {
+                settings.mail.public_url = bound.clone();
+            }
+            settings.issuer = bound;
         }
         let pool = db::pool(&settings.database_url, settings.db_pool_size);
         let (keys, secret_key) = prepare(&pool, &settings).await?;
@@ -90,6 +96,7 @@ impl Application {
             settings.refresh_token_ttl,
             metrics.clone(),
         ));
+        let mailer = crate::mail::Mailer::start(&settings.mail, metrics.clone())?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
@@ -102,6 +109,7 @@ impl Application {
             hashes: HashLimiter::new(cores),
             metrics,
             providers: Providers::new(&settings.providers),
+            mailer,
             secret_key,
         });
         state.clients.write_upgrades_with(state.writes.clone());
@@ -137,7 +145,7 @@ impl Application {
                     let response = srv.call(req);
                     async move { Ok(cors_refusal_as_json(response.await?)) }
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .wrap_fn(|mut req, srv| {
                     crate::clean_path::clean(&mut req);
                     srv.call(req)

@@ -6,6 +6,7 @@ use crate::auth::client_auth::ClientAuth;
 use crate::auth::passwords::HashLimiter;
 use crate::config::Settings;
 use crate::db::{DbPool, Writes};
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::tokens::{KeyStore, TokenIssuer};
@@ -22,6 +23,8 @@ pub struct AppState {
     pub hashes: HashLimiter,
     pub metrics: Arc<Metrics>,
     pub providers: Providers,
+    /// The queue of outgoing mail (`mail`).
+    pub mailer: Mailer,
     /// Keys cookies and encrypts provider refresh tokens at rest.
     pub secret_key: secrecy::SecretString,
 }

@@ -26,6 +26,10 @@ const ACCOUNT: &str = "login_account";
 const ADDRESS: &str = "login_address";
 const REGISTER: &str = "register_address";
 
+/// SPEC §12: at most 3 mails of one purpose to one address per hour.
+const MAILS_PER_ADDRESS: i64 = 3;
+const MAIL_WINDOW_SECS: i64 = 3600;
+
 /// Records an attempt of `kind` by `subject`, then refuses with 429 (and withdraws the
 /// record, so hammering a locked account does not extend its lockout) when it is over
 /// `limit` in the window. Returns the record's id, or `None` when the limit is off.
@@ -36,15 +40,25 @@ fn take(
     subject: &str,
     limit: i64,
 ) -> Result<Option<i64>, ApiError> {
+    take_within(conn, t.window_secs, kind, subject, limit)
+}
+
+fn take_within(
+    conn: &mut Writer<'_>,
+    window_secs: i64,
+    kind: &str,
+    subject: &str,
+    limit: i64,
+) -> Result<Option<i64>, ApiError> {
     if limit <= 0 {
         return Ok(None);
     }
     let now = crate::time::now();
     let id = attempts::record(conn, kind, subject, now)?;
-    let (count, oldest) = attempts::count_since(conn, kind, subject, now - t.window_secs)?;
+    let (count, oldest) = attempts::count_since(conn, kind, subject, now - window_secs)?;
     if count > limit {
         attempts::remove(conn, id)?;
-        let retry_after = oldest.map(|o| o + t.window_secs - now).unwrap_or(t.window_secs).max(1);
+        let retry_after = oldest.map(|o| o + window_secs - now).unwrap_or(window_secs).max(1);
         return Err(ApiError::RateLimited { retry_after });
     }
     Ok(Some(id))
@@ -157,5 +171,29 @@ impl LoginAttempt {
 /// Counts a sign-up from `address`, or refuses with 429 past the limit.
 pub fn take_registration(conn: &mut Writer<'_>, t: &ThrottleSettings, address: &str) -> Result<(), ApiError> {
     take(conn, t, REGISTER, address, t.registrations)?;
+    Ok(())
+}
+
+/// Counts a mail of `purpose` to `email`, or refuses with 429 past three an hour.
+pub fn take_mail(conn: &mut Writer<'_>, purpose: &str, email: &Email) -> Result<(), ApiError> {
+    let kind = format!("mail_{purpose}");
+    take_within(conn, MAIL_WINDOW_SECS, &kind, email.as_str(), MAILS_PER_ADDRESS)?;
+    Ok(())
+}
+
+/// A password-reset request counts against its client address as a failed sign-in would
+/// (SPEC §12): asking for resets is another way to probe for accounts.
+pub fn take_reset_request(
+    conn: &mut Writer<'_>,
+    t: &ThrottleSettings,
+    address: &str,
+) -> Result<(), ApiError> {
+    take(conn, t, ADDRESS, address, t.address_failures)?;
+    Ok(())
+}
+
+/// A reset proves who owns the account: its failed sign-ins no longer count.
+pub fn clear_account(conn: &mut Writer<'_>, user: &User) -> Result<(), ApiError> {
+    attempts::clear(conn, ACCOUNT, &account_key("", Some(user)))?;
     Ok(())
 }

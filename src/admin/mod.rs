@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(one("/users", web::get().to(users::list), "GET"))
             .service(one("/users/{id}", web::patch().to(users::update), "PATCH"))
+            .service(one("/users/{id}/password-reset", web::post().to(users::send_password_reset), "POST"))
             .service(one("/tokens", web::get().to(tokens::list), "GET"))
             .service(one("/tokens/{id}", web::delete().to(tokens::revoke), "DELETE"))
             .service(one("/social", web::get().to(social::list), "GET"))

@@ -1,11 +1,12 @@
-//! `/admin/api/users`: search, activate/deactivate, staff flag. Deactivating revokes
-//! every token the user holds in the same transaction.
+//! `/admin/api/users`: search, activate/deactivate, staff flag, a password-reset mail.
+//! Deactivating revokes every token the user holds in the same transaction.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::staff::Staff;
 use super::{audit_admin, flag, numeric_id, Listing};
+use crate::account::reset;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -76,4 +77,37 @@ pub async fn update(
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
+
+/// `POST /admin/api/users/{id}/password-reset`: mails the user a reset link (replacing any
+/// earlier one), audited. Staff may send it whatever the hourly cap says; 400 for a user
+/// without an address or disabled.
+pub async fn send_password_reset(
+    staff: Staff,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = numeric_id(&id)?;
+    let public_url = state.settings.mail.public_url.clone();
+    let (user, mail) = state
+        .writes
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let user = User::find(conn, id)?.ok_or(ApiError::NotFound)?;
+                if !user.is_active {
+                    return Err(ApiError::invalid_request("The user is disabled; activate it first."));
+                }
+                let Some(mail) = reset::mail_link(conn, &user, None, &public_url)? else {
+                    return Err(ApiError::invalid_request("The user has no email address."));
+                };
+                audit_admin(conn, &staff, "user.send_password_reset", "user", &user.id.to_string(), "")?;
+                Ok((user, mail))
+            })
+        })
+        .await?;
+    state.mailer.send(mail);
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "detail": "A password-reset mail is on its way.",
+        "user": UserView::from(&user),
+    })))
 }

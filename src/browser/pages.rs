@@ -53,6 +53,23 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
+/// The form a password-reset link opens; `problems` say why the last try was refused.
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct ResetForm<'a> {
+    pub token: &'a str,
+    pub account: &'a str,
+    pub problems: &'a [String],
+}
+
+/// A flow's happy ending: what happened, in a sentence.
+#[derive(Template)]
+#[template(path = "done.html")]
+pub struct Done<'a> {
+    pub heading: &'a str,
+    pub message: &'a str,
+}
+
 /// The sign-in form shown again: why, and the login the person typed, kept so that a
 /// mistyped password does not cost them the email too (the password is never kept).
 #[derive(Clone, Copy)]
@@ -99,6 +116,8 @@ pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, 
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         // Nobody may frame the sign-in or consent page (clickjacking).
         .insert_header(("X-Frame-Options", "DENY"))
+        // A mailed link's page carries its token in the address: no Referer may take it along.
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",

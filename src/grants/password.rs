@@ -1,5 +1,6 @@
 //! `grant_type=password`: a user's login and password, for a first-party client.
 
+use crate::account::verification;
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_auth::Needs;
 use crate::db;
@@ -36,6 +37,29 @@ pub async fn password(
     // Locked out means the password is not even looked at.
     let (checked, attempt) =
         throttle::judge_password(state, login, user.as_ref(), password, address.clone()).await?;
+
+    // SPEC §12: an unverified account is refused with one answer whether or not the password
+    // was right; only a right one sends its owner a reminder.
+    let unverified =
+        state.settings.mail.require_verified_email && user.as_ref().is_some_and(|u| !u.email_verified);
+    if unverified {
+        // One write job either way, so the answer takes about as long too.
+        let public_url = state.settings.mail.public_url.clone();
+        let mail = state
+            .writes
+            .run(move |conn| {
+                let right = attempt.settle(conn, checked, &address)?;
+                match user.filter(|u| right && u.is_active) {
+                    Some(user) => verification::reminder(conn, &user, &app.name, &public_url),
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        if let Some(mail) = mail {
+            state.mailer.send(mail);
+        }
+        return Err(ApiError::invalid_grant("The email address is not verified."));
+    }
 
     let issuer = state.issuer.clone();
     let issued = state

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod disconnect;
 pub mod discovery;
+pub mod email;
 pub mod health;
 pub mod introspect;
 pub mod provider_login;
@@ -34,6 +35,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(post("/introspect", introspect::introspect))
             .service(post("/register", users::register))
             .service(post("/password", users::change_password))
+            .service(post("/password/reset", email::reset_request))
+            .service(page_and_post("/password/reset/confirm", email::reset_form, email::reset_confirm))
+            .service(post("/email", email::change_request))
+            .service(page_and_post("/email/confirm", email::change_page, email::change_confirm))
+            .service(post("/email/verify", email::verify_request))
+            .service(page_and_post("/email/verify/confirm", email::verify_page, email::verify_confirm))
             .service(
                 web::resource("/users").route(web::get().to(users::list)).default_service(not_allowed("GET")),
             )
@@ -72,6 +79,23 @@ where
     web::resource(path)
         .route(web::route().guard(get_or_head).to(handler))
         .default_service(not_allowed("GET, HEAD"))
+}
+
+/// A mailed link's path: GET shows a page (a person opened the link), POST answers JSON
+/// (or the page's own form).
+fn page_and_post<G, GArgs, P, PArgs>(path: &str, page: G, post: P) -> actix_web::Resource
+where
+    G: actix_web::Handler<GArgs>,
+    GArgs: actix_web::FromRequest + 'static,
+    G::Output: actix_web::Responder + 'static,
+    P: actix_web::Handler<PArgs>,
+    PArgs: actix_web::FromRequest + 'static,
+    P::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(page))
+        .route(web::post().to(post))
+        .default_service(not_allowed("GET, POST"))
 }
 
 /// `/auth/user` and its alias: one plain path each, as a resource with two paths is

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use crate::account::verification;
 use crate::auth::bearer::{user_bearer_with_links, UserBearer};
 use crate::auth::client::ClientCredentials;
 use crate::auth::client_auth::Needs;
@@ -125,7 +126,8 @@ pub async fn register(
 
     let hash = state.hashes.run(move |memory| passwords::hash_with(password.expose(), memory)).await?;
     let issuer = state.issuer.clone();
-    let (user, issued) = state
+    let public_url = state.settings.mail.public_url.clone();
+    let (user, issued, mail) = state
         .writes
         .run(move |conn| {
             conn.transaction(|conn| {
@@ -157,10 +159,15 @@ pub async fn register(
                 };
                 let client_id = app.as_ref().map(|app| app.client_id.as_str()).unwrap_or_default();
                 audit_own_change(conn, &user, "user.register", &address, client_id)?;
-                Ok((user, tokens))
+                let app_name = app.as_ref().map(|app| app.name.as_str());
+                let mail = verification::mail_link(conn, &user, app_name, &public_url)?;
+                Ok((user, tokens, mail))
             })
         })
         .await?;
+    if let Some(mail) = mail {
+        state.mailer.send(mail);
+    }
     let tokens = issued.map(|issued| state.issuer.sign(issued)).transpose()?;
     Ok(no_store(&mut HttpResponse::Created()).json(Registered { user: UserView::from(&user), tokens }))
 }
@@ -213,6 +220,7 @@ fn insert_user(
         is_active: true,
         is_staff: false,
         date_joined: crate::time::now(),
+        email_verified: false,
     };
     // Two sign-ups racing for one email: the unique index decides.
     User::insert(conn, &new).map_err(|e| if is_unique_violation(&e) { email_taken() } else { e.into() })

@@ -7,6 +7,7 @@ pub mod attempts;
 pub mod audit;
 pub mod browser;
 pub mod django_imports;
+pub mod email_tokens;
 pub mod keys;
 pub mod pairs;
 pub mod returning_sign_in;

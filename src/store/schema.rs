@@ -15,6 +15,7 @@ diesel::table! {
         is_staff -> Bool,
         date_joined -> BigInt,
         last_login -> Nullable<BigInt>,
+        email_verified -> Bool,
     }
 }
 
@@ -178,10 +179,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Links mailed for a password reset, a verification or a change of address (migration 7).
+    email_tokens (id) {
+        id -> BigInt,
+        purpose -> Text,
+        token_hash -> Text,
+        user_id -> BigInt,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(refresh_tokens -> applications (application_id));
 diesel::joinable!(access_tokens -> applications (application_id));
 diesel::joinable!(social_accounts -> users (user_id));
+diesel::joinable!(email_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -196,4 +212,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     browser_sessions,
     provider_logins,
+    email_tokens,
 );

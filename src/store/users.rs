@@ -24,6 +24,8 @@ pub struct User {
     pub is_staff: bool,
     pub date_joined: i64,
     pub last_login: Option<i64>,
+    /// Someone proved they receive mail at `email`: a link we mailed, or a provider's word.
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -37,6 +39,7 @@ pub struct NewUser<'a> {
     pub is_active: bool,
     pub is_staff: bool,
     pub date_joined: i64,
+    pub email_verified: bool,
 }
 
 /// What an import writes of a user besides the id and the password hash.
@@ -74,6 +77,7 @@ pub struct UserView {
     pub is_staff: bool,
     pub is_active: bool,
     pub date_joined: i64,
+    pub email_verified: bool,
 }
 
 impl From<&User> for UserView {
@@ -87,6 +91,7 @@ impl From<&User> for UserView {
             is_staff: u.is_staff,
             is_active: u.is_active,
             date_joined: u.date_joined,
+            email_verified: u.email_verified,
         }
     }
 }
@@ -206,6 +211,17 @@ impl User {
     ) -> QueryResult<usize> {
         diesel::update(users::table.find(id).filter(users::password_hash.eq(replaces)))
             .set(users::password_hash.eq(hash))
+            .execute(&mut **conn)
+    }
+
+    pub fn mark_email_verified(conn: &mut Writer<'_>, id: i64) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::email_verified.eq(true)).execute(&mut **conn)
+    }
+
+    /// A changed address, proved by the link mailed to it: verified.
+    pub fn set_verified_email(conn: &mut Writer<'_>, id: i64, email: &str) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((users::email.eq(email), users::email_verified.eq(true)))
             .execute(&mut **conn)
     }
 

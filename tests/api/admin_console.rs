@@ -7,7 +7,9 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use crate::chromium::{open_browser, Driver};
-use crate::helpers::{assert_oauth_error, spawn_app, text, Backend, TestClient, PASSWORD};
+use crate::helpers::{
+    assert_oauth_error, spawn_app, spawn_app_with_mail, text, Backend, TestClient, PASSWORD,
+};
 
 const STAFF: &str = "admin@example.com";
 
@@ -136,6 +138,46 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
     assert_oauth_error(retry, 400, "invalid_grant").await;
 
     assert_eq!(refused_heading, "Staff only");
+}
+
+/// The users page says whose address is verified, and mails a user a password-reset link.
+#[actix_web::test]
+async fn staff_see_unverified_addresses_and_send_a_reset_mail() {
+    let (app, sink) = spawn_app_with_mail(Backend::Sqlite, |_| {}).await;
+    app.create_staff(STAFF, PASSWORD);
+    let member = app.create_user("forgetful@example.com", PASSWORD).await;
+    sink.next_to("forgetful@example.com").await;
+    let base = app.address.clone();
+
+    let driver = Driver::start();
+    let browser = open_browser(&driver).await;
+    let outcome: Result<(String, String), fantoccini::error::CmdError> = async {
+        sign_in(&browser, &base, STAFF).await?;
+        browser.goto(&format!("{base}/admin/#/users?q=forgetful")).await?;
+        let badge = browser.wait().for_element(Locator::Css("td span.badge")).await?.text().await?;
+        click_and_confirm(&browser, Locator::XPath("//button[text()='Send reset mail']")).await?;
+        let status = browser.wait().for_element(Locator::Css("p.status")).await?.text().await?;
+        Ok((badge, status))
+    }
+    .await;
+    let _ = browser.close().await;
+    let (badge, status) = outcome.expect("the console sent the mail");
+    assert_eq!(badge, "unverified");
+    assert!(status.contains("forgetful@example.com"), "{status}");
+
+    let mail = sink.next_to("forgetful@example.com").await;
+    let token = mail.token("/auth/password/reset/confirm");
+    let reset = app
+        .http
+        .post(app.url("/auth/password/reset/confirm"))
+        .json(&serde_json::json!({ "token": token, "new_password": "set by the member" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    let sent = portcullis::store::audit::recent(&mut app.db(), "user.send_password_reset", 5).unwrap();
+    assert_eq!(sent.len(), 1, "the send is audited");
+    assert_eq!(sent[0].target_id, member.to_string());
 }
 
 /// A replica that never confirms an application change (stuck): the console still

@@ -13,7 +13,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::browser::{param, pkce};
-use crate::helpers::{spawn_app, text, Backend, TestClient};
+use crate::helpers::{spawn_app, text, Backend, TestApp, TestClient};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -72,45 +72,67 @@ pub async fn open_browser(driver: &Driver) -> fantoccini::Client {
         .expect("a Chromium session")
 }
 
+/// A public client whose redirect URI is a page (`<p id="landed">`) the browser lands on.
+pub struct LandingClient {
+    pub client: TestClient,
+    pub redirect_uri: String,
+    _page: MockServer,
+}
+
+impl LandingClient {
+    pub async fn register(app: &TestApp, name: &str, skip_authorization: bool) -> Self {
+        let page = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/callback"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(r#"<p id="landed">Back at the app</p>"#, "text/html"),
+            )
+            .mount(&page)
+            .await;
+        let redirect_uri = format!("{}/callback", page.uri());
+        let created = manage::create_application(
+            &mut portcullis::db::Writer::offline(&mut app.db()),
+            &ApplicationSpec {
+                name: name.into(),
+                client_type: ClientType::Public,
+                grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+                redirect_uris: vec![redirect_uri.clone()],
+                skip_authorization,
+                owner_id: None,
+            },
+        )
+        .unwrap();
+        LandingClient {
+            client: TestClient { id: created.client_id, secret: None },
+            redirect_uri,
+            _page: page,
+        }
+    }
+
+    /// The authorization request a PKCE client would send with `state` and `challenge`.
+    pub fn authorize_url(&self, app: &TestApp, state: &str, challenge: &str) -> url::Url {
+        let mut authorize = url::Url::parse(&app.url("/auth/authorize")).unwrap();
+        authorize
+            .query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client.id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("state", state)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256");
+        authorize
+    }
+}
+
 #[actix_web::test]
 async fn signs_in_on_the_page_and_lands_on_the_redirect_with_a_code() {
     let app = spawn_app(Backend::Sqlite).await;
     app.create_user("chromium@example.com", "correct horse battery").await;
 
-    // The client application: a page at its redirect URI that the browser lands on.
-    let client_app = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/callback"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(r#"<p id="landed">Back at the app</p>"#, "text/html"),
-        )
-        .mount(&client_app)
-        .await;
-    let redirect_uri = format!("{}/callback", client_app.uri());
-    let created = manage::create_application(
-        &mut portcullis::db::Writer::offline(&mut app.db()),
-        &ApplicationSpec {
-            name: "Chromium SPA".into(),
-            client_type: ClientType::Public,
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            redirect_uris: vec![redirect_uri.clone()],
-            skip_authorization: false,
-            owner_id: None,
-        },
-    )
-    .unwrap();
-    let client = TestClient { id: created.client_id, secret: None };
-
+    let spa = LandingClient::register(&app, "Chromium SPA", false).await;
+    let (client, redirect_uri) = (spa.client.clone(), spa.redirect_uri.clone());
     let (verifier, challenge) = pkce();
-    let mut authorize = url::Url::parse(&app.url("/auth/authorize")).unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &client.id)
-        .append_pair("redirect_uri", &redirect_uri)
-        .append_pair("state", "chromium-state")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    let authorize = spa.authorize_url(&app, "chromium-state", &challenge);
 
     let driver = Driver::start();
     let browser = open_browser(&driver).await;

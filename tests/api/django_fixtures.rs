@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::both_backends;
-use crate::helpers::{Backend, EmptyPostgres};
+use crate::helpers::{Backend, OwnDatabase};
 
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/django")
@@ -103,7 +103,7 @@ fn expected() -> Expected {
 pub struct DjangoSource {
     pub url: String,
     _sqlite: Option<tempfile::TempDir>,
-    _postgres: Option<EmptyPostgres>,
+    _postgres: Option<OwnDatabase>,
 }
 
 impl DjangoSource {
@@ -120,7 +120,7 @@ impl DjangoSource {
                 }
             }
             Backend::Postgres => {
-                let db = EmptyPostgres::create();
+                let db = OwnDatabase::create(Backend::Postgres);
                 let restore = Command::new("psql")
                     .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
                     .arg(fixtures_dir().join("drf.postgres.sql"))

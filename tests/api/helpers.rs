@@ -111,15 +111,47 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Spawns a server whose settings `configure` may change (by environment-variable name).
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut RawSettings)) -> TestApp {
     init_tracing();
-    let (database_url, test_db) = match backend {
+    let (database_url, test_db) = new_database(backend);
+    start_server(database_url, test_db, configure).await
+}
+
+/// A server whose mail goes over SMTP to a sink the test reads.
+pub async fn spawn_app_with_mail(
+    backend: Backend,
+    configure: impl FnOnce(&mut RawSettings),
+) -> (TestApp, crate::smtp_sink::SmtpSink) {
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(backend, |raw| {
+        raw.set("PORTCULLIS_SMTP_URL", url);
+        configure(raw);
+    })
+    .await;
+    (app, sink)
+}
+
+/// A database for a server the test starts itself (the binary, say): a SQLite file or a
+/// PostgreSQL database, dropped with the value.
+pub struct OwnDatabase {
+    pub url: String,
+    _db: TestDb,
+}
+
+impl OwnDatabase {
+    pub fn create(backend: Backend) -> Self {
+        let (url, db) = new_database(backend);
+        OwnDatabase { url, _db: db }
+    }
+}
+
+fn new_database(backend: Backend) -> (String, TestDb) {
+    match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
-            (url, TestDb::Sqlite(dir))
+            (format!("sqlite://{}", dir.path().join("portcullis.db").display()), TestDb::Sqlite(dir))
         }
         Backend::Postgres => new_postgres_database(),
-    };
-    start_server(database_url, test_db, configure).await
+    }
 }
 
 fn new_postgres_database() -> (String, TestDb) {
@@ -129,20 +161,6 @@ fn new_postgres_database() -> (String, TestDb) {
     let base = postgres_admin_url();
     let url = format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base));
     (url, TestDb::Postgres { name })
-}
-
-/// An empty PostgreSQL database, without a server, for a test that fills it itself (e.g. by
-/// restoring a dump); dropped with the value.
-pub struct EmptyPostgres {
-    pub url: String,
-    _db: TestDb,
-}
-
-impl EmptyPostgres {
-    pub fn create() -> Self {
-        let (url, db) = new_postgres_database();
-        EmptyPostgres { url, _db: db }
-    }
 }
 
 async fn start_server(database_url: String, db: TestDb, configure: impl FnOnce(&mut RawSettings)) -> TestApp {

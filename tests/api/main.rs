@@ -1,6 +1,7 @@
 //! Black-box tests over real HTTP; every scenario runs on SQLite and on PostgreSQL.
 
 mod helpers;
+mod smtp_sink;
 
 mod accounts;
 mod admin_api;
@@ -12,6 +13,8 @@ mod command_line;
 mod configuration;
 mod django_fixtures;
 mod django_passwords;
+mod email_flows;
+mod email_pages;
 mod import_django;
 mod imported_tokens;
 

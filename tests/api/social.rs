@@ -284,7 +284,12 @@ both_backends! {
         let body = assert_oauth_error(convert(app, &client, "google-oauth2", &unverified).await, 400, "invalid_grant").await;
         assert!(text(&body, "error_description").contains("verified"));
         assert_eq!(user_count(app), 2);
-        let _ = grace;
+        // Google vouched for Ada's address, not for Grace's.
+        let verified = |id: i64| portcullis::store::users::User::find(&mut app.db(), id).unwrap().unwrap().email_verified;
+        assert!(verified(ada));
+        assert!(!verified(grace));
+        let created = converted(app, &client, "google-oauth2", &sign(&google_claims("g-new", "new@example.com", true), &GOOD)).await;
+        assert!(verified(created["user"]["id"].as_i64().unwrap()), "a new account from a verified profile");
     }
 
     async fn a_google_link_keyed_by_email_is_rekeyed_to_sub_by_a_verified_sign_in(backend) {

@@ -1,0 +1,166 @@
+//! The email flows as people meet them: a reset link followed in headless Chromium, and
+//! the server's own log, which must never hold a mailed token when SMTP is configured.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use fantoccini::Locator;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::browser::{param, pkce};
+use crate::chromium::{open_browser, Driver, LandingClient};
+use crate::helpers::{spawn_app_with_mail, text, Backend, OwnDatabase, PASSWORD};
+use crate::smtp_sink::SmtpSink;
+
+const NEW_PASSWORD: &str = "a fresh lilac staircase";
+const RESET: &str = "/auth/password/reset/confirm";
+
+#[actix_web::test]
+async fn a_reset_link_from_a_mail_leads_to_a_sign_in_with_the_new_password() {
+    let (app, sink) = spawn_app_with_mail(Backend::Sqlite, |_| {}).await;
+    app.create_user("browser@example.com", PASSWORD).await;
+    sink.next_to("browser@example.com").await;
+
+    let spa = LandingClient::register(&app, "Reset SPA", true).await;
+    let (client, redirect_uri) = (&spa.client, &spa.redirect_uri);
+
+    let asked = app
+        .http
+        .post(app.url("/auth/password/reset"))
+        .json(&json!({ "email": "browser@example.com", "client_id": client.id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 202);
+    let mail = sink.next_to("browser@example.com").await;
+    assert!(mail.subject.contains("Reset SPA"), "the mail names the application: {}", mail.subject);
+
+    let (verifier, challenge) = pkce();
+    let authorize = spa.authorize_url(&app, "after-reset", &challenge);
+
+    let driver = Driver::start();
+    let browser = open_browser(&driver).await;
+    let outcome = async {
+        browser.goto(&mail.link(RESET)).await?;
+        browser.find(Locator::Css("input[name=new_password]")).await?.send_keys(NEW_PASSWORD).await?;
+        browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        // The result page's own element: the form's page also has a heading.
+        browser.wait().for_element(Locator::Css("p[role=status]")).await?;
+        let heading = browser.find(Locator::Css("h1")).await?.text().await?;
+        browser.goto(authorize.as_str()).await?;
+        browser.find(Locator::Css("input[name=username]")).await?.send_keys("browser@example.com").await?;
+        browser.find(Locator::Css("input[name=password]")).await?.send_keys(NEW_PASSWORD).await?;
+        browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        browser.wait().for_element(Locator::Id("landed")).await?;
+        Ok::<_, fantoccini::error::CmdError>((heading, browser.current_url().await?))
+    }
+    .await;
+    let _ = browser.close().await;
+    let (heading, landed) = outcome.expect("the browser reset the password and signed in with it");
+
+    assert_eq!(heading, "Your password was changed");
+    let params: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
+    assert_eq!(param(&params, "state"), Some("after-reset"));
+    let code = param(&params, "code").expect("a code on the redirect");
+    let tokens = app.token(client).authorization_code(code, redirect_uri, &verifier).ok().await;
+    let user: Value = app.get_user(&text(&tokens, "access_token")).await.json().await.unwrap();
+    assert_eq!(user["email"], "browser@example.com");
+    assert_eq!(user["email_verified"], true);
+}
+
+/// `portcullis serve` as an operator runs it, its log captured.
+struct Served {
+    child: std::process::Child,
+    base: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(database_url: &str, smtp_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("PORTCULLIS_BIND", "127.0.0.1:0")
+            .env("PORTCULLIS_WORKERS", "1")
+            .env("PORTCULLIS_SMTP_URL", smtp_url)
+            .env("RUST_LOG", "debug")
+            .env_remove("PORTCULLIS_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("portcullis serve starts");
+        let (lines, log) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        // The server names its address when it listens: read up to that line.
+        let base = log
+            .iter()
+            .find_map(|line| {
+                line.contains("portcullis listening")
+                    .then(|| {
+                        line.split("issuer=")
+                            .nth(1)
+                            .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+                    })
+                    .flatten()
+            })
+            .expect("the server logs where it listens");
+        Served { child, base, log }
+    }
+
+    /// Stops the server and returns everything it logged after it started listening.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log.iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+both_backends! {
+    async fn no_mailed_token_reaches_the_log(backend) {
+        let db = OwnDatabase::create(backend);
+        let sink = SmtpSink::start().await;
+        let served = Served::start(&db.url, &sink.url());
+        let http = reqwest::Client::new();
+        let url = |p: &str| format!("{}{p}", served.base);
+
+        let registered = http
+            .post(url("/auth/register"))
+            .json(&json!({ "email": "quiet@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 201);
+        let verification = sink.next_to("quiet@example.com").await;
+        let verify_link = verification.link("/auth/email/verify/confirm");
+        assert_eq!(http.get(&verify_link).send().await.unwrap().status(), 200);
+
+        http.post(url("/auth/password/reset")).json(&json!({ "email": "quiet@example.com" })).send().await.unwrap();
+        let reset = sink.next_to("quiet@example.com").await;
+        let reset_link = reset.link(RESET);
+        assert_eq!(http.get(&reset_link).send().await.unwrap().status(), 200);
+        let confirmed = http
+            .post(url(RESET))
+            .header("Accept", "text/html")
+            .form(&[("token", reset.token(RESET).as_str()), ("new_password", NEW_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(confirmed.status(), 200);
+        assert!(confirmed.text().await.unwrap().contains("Your password was changed"));
+
+        let log = served.stop();
+        assert!(log.contains("mail sent"), "the log is captured:\n{log}");
+        assert!(log.contains("/auth/password/reset/confirm"), "requests are logged, by path:\n{log}");
+        for token in [verification.token("/auth/email/verify/confirm"), reset.token(RESET)] {
+            assert!(!log.contains(&token), "a mailed token is in the log:\n{log}");
+        }
+        assert!(!log.contains("token="), "a link is in the log:\n{log}");
+    }
+}
