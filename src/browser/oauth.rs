@@ -227,6 +227,8 @@ impl Authorizer for Flow<'_, '_> {
                 pkce,
                 created_at: now,
                 expires_at: now + CODE_TTL_SECS,
+                nonce: None,
+                auth_time: None,
             },
         )
         .map_err(|e| self.failure = Some(e.into()))?;

@@ -25,6 +25,10 @@ pub struct Application {
     pub owner_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Space-separated URIs RP-initiated logout may return to.
+    pub post_logout_redirect_uris: String,
+    /// How this application's ID tokens are signed: `RS256` or `EdDSA`.
+    pub id_token_signed_response_alg: String,
 }
 
 #[derive(Debug, Insertable)]

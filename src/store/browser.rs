@@ -37,6 +37,10 @@ pub struct CodeRecord {
     pub pkce: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The OpenID Connect request's `nonce`, for the ID token.
+    pub nonce: Option<String>,
+    /// When the user signed in to the browser session that approved the code.
+    pub auth_time: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -50,6 +54,8 @@ pub struct NewCode<'a> {
     pub pkce: Option<&'a str>,
     pub created_at: i64,
     pub expires_at: i64,
+    pub nonce: Option<&'a str>,
+    pub auth_time: Option<i64>,
 }
 
 impl CodeRecord {

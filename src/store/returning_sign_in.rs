@@ -146,8 +146,20 @@ impl QueryId for SignInStatement<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-type UserColumns =
-    (BigInt, Nullable<Text>, Text, Nullable<Text>, Text, Text, Bool, Bool, BigInt, Nullable<BigInt>, Bool);
+type UserColumns = (
+    BigInt,
+    Nullable<Text>,
+    Text,
+    Nullable<Text>,
+    Text,
+    Text,
+    Bool,
+    Bool,
+    BigInt,
+    Nullable<BigInt>,
+    Bool,
+    Nullable<BigInt>,
+);
 
 impl diesel::query_builder::Query for SignInStatement<'_> {
     type SqlType = (UserColumns, Bool);
@@ -157,7 +169,7 @@ impl RunQueryDsl<PgConnection> for SignInStatement<'_> {}
 
 /// `User`'s columns in its field order.
 const USER_COLUMNS: &str = "id, email, username, password_hash, first_name, last_name, is_active, \
-                            is_staff, date_joined, last_login, email_verified";
+                            is_staff, date_joined, last_login, email_verified, updated_at";
 
 impl QueryFragment<Pg> for SignInStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {

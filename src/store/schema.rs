@@ -16,6 +16,7 @@ diesel::table! {
         date_joined -> BigInt,
         last_login -> Nullable<BigInt>,
         email_verified -> Bool,
+        updated_at -> Nullable<BigInt>,
     }
 }
 
@@ -32,6 +33,8 @@ diesel::table! {
         owner_id -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        post_logout_redirect_uris -> Text,
+        id_token_signed_response_alg -> Text,
     }
 }
 
@@ -155,6 +158,8 @@ diesel::table! {
         pkce -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        nonce -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
     }
 }
 
@@ -193,6 +198,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Sign-ins that asked for `openid`: the authentication time of each family (migration 8).
+    openid_sign_ins (family_id) {
+        family_id -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(refresh_tokens -> applications (application_id));
 diesel::joinable!(access_tokens -> applications (application_id));
@@ -213,4 +227,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     browser_sessions,
     provider_logins,
     email_tokens,
+    openid_sign_ins,
 );

@@ -26,6 +26,8 @@ pub struct User {
     pub last_login: Option<i64>,
     /// Someone proved they receive mail at `email`: a link we mailed, or a provider's word.
     pub email_verified: bool,
+    /// The last change of the profile (names, address); `None` when unchanged since sign-up.
+    pub updated_at: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -221,13 +223,21 @@ impl User {
     /// A changed address, proved by the link mailed to it: verified.
     pub fn set_verified_email(conn: &mut Writer<'_>, id: i64, email: &str) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
-            .set((users::email.eq(email), users::email_verified.eq(true)))
+            .set((
+                users::email.eq(email),
+                users::email_verified.eq(true),
+                users::updated_at.eq(crate::time::now()),
+            ))
             .execute(&mut **conn)
     }
 
     pub fn set_names(conn: &mut Writer<'_>, id: i64, first: &str, last: &str) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
-            .set((users::first_name.eq(first), users::last_name.eq(last)))
+            .set((
+                users::first_name.eq(first),
+                users::last_name.eq(last),
+                users::updated_at.eq(crate::time::now()),
+            ))
             .execute(&mut **conn)
     }
 
