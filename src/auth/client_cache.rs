@@ -302,6 +302,8 @@ mod tests {
             owner_id: None,
             created_at: 0,
             updated_at: 0,
+            post_logout_redirect_uris: String::new(),
+            id_token_signed_response_alg: "RS256".into(),
         })
     }
 
