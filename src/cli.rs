@@ -121,14 +121,19 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
         }
         Command::App(app) => app_command(&mut conn, &settings.database_url, app),
         Command::Keys(KeysCommand::Rotate) => {
-            let kid = conn
+            let kids = conn
                 .transaction(|conn| {
-                    let kid = keys::rotate(conn, settings.access_token_ttl)?;
-                    audit::record(conn, "signing_key.rotate", "signing_key", &kid, "")?;
-                    Ok(kid)
+                    let kids = keys::rotate(conn, settings.access_token_ttl)?;
+                    for kid in &kids {
+                        audit::record(conn, "signing_key.rotate", "signing_key", kid, "")?;
+                    }
+                    Ok(kids)
                 })
                 .map_err(CliError::Keys)?;
-            println!("new signing key {kid}; running servers pick it up within a minute");
+            println!(
+                "new signing keys {} (Ed25519) and {} (RSA); running servers pick them up within a minute",
+                kids[0], kids[1]
+            );
             Ok(())
         }
     }

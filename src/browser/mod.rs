@@ -3,5 +3,6 @@
 
 pub mod oauth;
 pub mod pages;
+pub mod prompt;
 pub mod session;
 pub mod sign_in;

@@ -136,6 +136,10 @@ struct Flow<'c, 'w> {
     app: Option<&'c Application>,
     /// The signed-in user, if any.
     user: Option<(i64, bool)>,
+    /// Kept with the code for the ID token, beside oxide-auth (which knows no OpenID
+    /// Connect): the request's `nonce` and when the signed-in user authenticated.
+    nonce: Option<String>,
+    auth_time: Option<i64>,
     /// The consent decision from a CSRF-checked form; never from the query.
     decision: Option<bool>,
     /// The client the token endpoint authenticated.
@@ -160,6 +164,8 @@ impl<'c, 'w> Flow<'c, 'w> {
             conn,
             app,
             user: None,
+            nonce: None,
+            auth_time: None,
             decision: None,
             authenticated: None,
             addons,
@@ -227,8 +233,8 @@ impl Authorizer for Flow<'_, '_> {
                 pkce,
                 created_at: now,
                 expires_at: now + CODE_TTL_SECS,
-                nonce: None,
-                auth_time: None,
+                nonce: self.nonce.as_deref(),
+                auth_time: self.auth_time,
             },
         )
         .map_err(|e| self.failure = Some(e.into()))?;
@@ -239,6 +245,8 @@ impl Authorizer for Flow<'_, '_> {
         let taken = CodeRecord::take(self.conn, &random::sha256_hex(code))
             .map_err(|e| self.failure = Some(e.into()))?;
         let Some(record) = taken else { return Ok(None) };
+        self.nonce = record.nonce.clone();
+        self.auth_time = record.auth_time;
         // A code names its application by row id; the client_id oxide-auth compares
         // with the authenticated client comes from the application we loaded.
         let client_id = match self.app {
@@ -366,12 +374,12 @@ fn parameters<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Normal
 }
 
 /// Runs the authorization endpoint for a request's query string. `user` is the
-/// signed-in user (id, is_staff); `decision` the consent form's answer.
+/// signed-in user (id, is_staff) and when they signed in; `decision` the consent form's answer.
 pub fn authorize(
     conn: &mut Writer<'_>,
     app: Option<&Application>,
     query: &str,
-    user: Option<(i64, bool)>,
+    user: Option<(i64, bool, i64)>,
     decision: Option<bool>,
 ) -> Result<Authorization, ApiError> {
     // `routes::authorize` refuses a query that does not decode before it gets here.
@@ -384,7 +392,9 @@ pub fn authorize(
         body: NormalizedParameter::new(),
     };
     let mut flow = Flow::new(conn, app);
-    flow.user = user;
+    flow.user = user.map(|(id, is_staff, _)| (id, is_staff));
+    flow.auth_time = user.map(|(_, _, signed_in_at)| signed_in_at);
+    flow.nonce = pairs.iter().find(|(k, _)| k == "nonce").map(|(_, v)| v.clone());
     flow.decision = decision;
     let outcome = AuthorizationFlow::prepare(&mut flow).and_then(|mut f| f.execute(request));
     if let Some(failure) = flow.failure.take() {
@@ -429,9 +439,42 @@ fn described(mut url: Url, pairs: &[(String, String)], app: Option<&Application>
 }
 
 /// An application registered without the authorization_code grant: oxide-auth has no
-/// notion of per-client grants, so this is decided before it runs. The error goes back
-/// to the client only when the redirect URI is one it registered.
+/// notion of per-client grants, so this is decided before it runs.
 fn refuse_grant(app: &Application, pairs: &[(String, String)]) -> Authorization {
+    error_redirect(
+        app,
+        pairs,
+        "unauthorized_client",
+        "This application may not use the authorization code flow.",
+    )
+}
+
+/// `prompt=none` (OIDC Core §3.1.2.1): where the flow would show a page, the client gets
+/// `login_required` or `consent_required` instead.
+pub fn without_pages(decided: Authorization, app: Option<&Application>, query: &str) -> Authorization {
+    let pairs = decode_form(query.as_bytes()).unwrap_or_default();
+    match (decided, app) {
+        (Authorization::SignIn, Some(app)) => {
+            error_redirect(app, &pairs, "login_required", "The user is not signed in (prompt=none).")
+        }
+        (Authorization::Consent { .. }, Some(app)) => error_redirect(
+            app,
+            &pairs,
+            "consent_required",
+            "The user has not approved this application (prompt=none).",
+        ),
+        (decided, _) => decided,
+    }
+}
+
+/// An error for the client, sent back to its redirect URI with the request's `state`, but
+/// only when that URI is one it registered; else the error page.
+fn error_redirect(
+    app: &Application,
+    pairs: &[(String, String)],
+    error: &str,
+    description: &str,
+) -> Authorization {
     let value = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let registered = value("redirect_uri").filter(|uri| app.redirect_uri_list().contains(uri));
     let Some(mut url) = registered.and_then(|uri| Url::parse(uri).ok()) else {
@@ -439,8 +482,8 @@ fn refuse_grant(app: &Application, pairs: &[(String, String)]) -> Authorization 
     };
     {
         let mut query = url.query_pairs_mut();
-        query.append_pair("error", "unauthorized_client");
-        query.append_pair("error_description", "This application may not use the authorization code flow.");
+        query.append_pair("error", error);
+        query.append_pair("error_description", description);
         if let Some(state) = value("state") {
             query.append_pair("state", state);
         }
@@ -448,10 +491,13 @@ fn refuse_grant(app: &Application, pairs: &[(String, String)]) -> Authorization 
     Authorization::Redirect(url)
 }
 
-/// What a valid code exchange yields: whose code it was and for which scope.
+/// What a valid code exchange yields: whose code it was, for which scope, and what an ID
+/// token needs from the authorization request.
 pub struct Exchanged {
     pub user_id: i64,
     pub scope: Scope,
+    pub nonce: Option<String>,
+    pub auth_time: Option<i64>,
 }
 
 /// Checks and consumes a code for `app` (already authenticated by the caller).
@@ -497,5 +543,10 @@ pub fn exchange(
         });
     };
     let user_id = grant.owner_id.parse().map_err(ApiError::internal)?;
-    Ok(Exchanged { user_id, scope: Scope::from_stored(&grant.scope.to_string()) })
+    Ok(Exchanged {
+        user_id,
+        scope: Scope::from_stored(&grant.scope.to_string()),
+        nonce: flow.nonce.take(),
+        auth_time: flow.auth_time,
+    })
 }

@@ -102,7 +102,10 @@ pub fn sign_in_page(
             app_name,
             action: &format!("/auth/authorize?{query}"),
             csrf_token: &browser.csrf_token(&state.secret_key),
-            username: retry.map_or("", |r| r.username),
+            username: &retry.map_or_else(
+                || super::prompt::Prompt::of(query).login_hint.unwrap_or_default(),
+                |r| r.username.to_owned(),
+            ),
             message: retry.map(|r| r.message),
             providers,
         },

@@ -100,11 +100,17 @@ impl Browser {
 
     /// The active user this browser is signed in as.
     pub fn user(&self, conn: &mut DbConnection) -> diesel::QueryResult<Option<User>> {
+        Ok(self.signed_in(conn)?.map(|(user, _)| user))
+    }
+
+    /// The signed-in user and when they signed in (an ID token's `auth_time`, `max_age`).
+    pub fn signed_in(&self, conn: &mut DbConnection) -> diesel::QueryResult<Option<(User, i64)>> {
         let now = crate::time::now();
-        let Some(user_id) = browser::session_user(conn, &random::sha256_hex(&self.token), now)? else {
+        let Some((user_id, since)) = browser::session_user(conn, &random::sha256_hex(&self.token), now)?
+        else {
             return Ok(None);
         };
-        Ok(User::find(conn, user_id)?.filter(|u| u.is_active))
+        Ok(User::find(conn, user_id)?.filter(|u| u.is_active).map(|user| (user, since)))
     }
 
     /// Ends the session this cookie carries, if any.

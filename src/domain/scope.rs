@@ -12,12 +12,19 @@ pub struct UnknownScope(pub String);
 
 /// Scopes this server knows, each with what it lets an application do, in the words the
 /// consent page puts to a person. `admin` is granted to staff users only.
-const KNOWN: [(&str, &str); 3] = [
+const KNOWN: [(&str, &str); 6] = [
+    ("openid", "Sign you in with your account here"),
+    ("email", "See your email address"),
+    ("profile", "See your name and username"),
     ("read", "See your account and the data it holds"),
     ("write", "Change your account and its data on your behalf"),
     ("admin", "Administer this server with your staff rights"),
 ];
 pub const ADMIN: &str = "admin";
+/// OpenID Connect's scopes (SPEC §13): `openid` asks for an ID token, the others for claims.
+pub const OPENID: &str = "openid";
+pub const EMAIL: &str = "email";
+pub const PROFILE: &str = "profile";
 
 /// The static name of a known scope.
 fn known(name: &str) -> Option<&'static str> {
@@ -63,6 +70,11 @@ impl Scope {
     pub fn without(mut self, name: &str) -> Self {
         self.0.remove(name);
         self
+    }
+
+    /// Whether the token is an OpenID Connect sign-in, which comes with an ID token.
+    pub fn is_openid(&self) -> bool {
+        self.contains(OPENID)
     }
 
     /// Each scope as `(name, what it allows)`, least power first (the order of `KNOWN`).

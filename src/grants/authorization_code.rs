@@ -9,7 +9,7 @@ use crate::domain::GrantType;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::users::User;
-use crate::tokens::{Family, Grant, TokenResponse};
+use crate::tokens::{Family, Grant, SignInFacts, TokenResponse};
 
 pub struct CodeRequest {
     pub code: String,
@@ -35,6 +35,7 @@ pub async fn authorization_code(
                 .filter(|u| u.is_active)
                 .ok_or_else(|| ApiError::invalid_grant("The user account is disabled."))?;
             let scope = if user.is_staff { exchanged.scope } else { exchanged.scope.without(ADMIN) };
+            let openid = SignInFacts { auth_time: exchanged.auth_time, nonce: exchanged.nonce.as_deref() };
             conn.transaction(|conn| {
                 issuer.issue(
                     conn,
@@ -44,6 +45,7 @@ pub async fn authorization_code(
                         user_id: Some(user.id),
                         scope: &scope,
                         family: Family::New,
+                        openid,
                     },
                 )
             })

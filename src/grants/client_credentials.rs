@@ -37,6 +37,7 @@ pub async fn client_credentials(
                     user_id: None,
                     scope: &scope,
                     family: Family::None,
+                    openid: Default::default(),
                 },
             )
         })

@@ -91,6 +91,7 @@ pub async fn convert(
                     user_id: Some(user.id),
                     scope: &scope,
                     family: Family::New,
+                    openid: Default::default(),
                 };
                 let event = sign_in_event(&app, address, profile.provider);
                 Ok((issuer.issue_sign_in(conn, grant, event)?, user))

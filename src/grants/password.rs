@@ -79,6 +79,7 @@ pub async fn password(
                     user_id: Some(user.id),
                     scope: &scope,
                     family: Family::New,
+                    openid: Default::default(),
                 },
                 NewAuditEvent {
                     action: "login.password",

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::browser::oauth::{self, Authorization};
 use crate::browser::pages::{self, sign_in_page, Consent, Retry};
+use crate::browser::prompt::{self, Prompt};
 use crate::browser::session::Browser;
 use crate::browser::sign_in::{check_password, PasswordSignIn};
 use crate::error::ApiError;
@@ -18,7 +19,7 @@ use crate::store::users::User;
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let browser = Browser::from_request(&req, state.settings.secure_cookies());
-    let outcome = run_flow(&req, &state, &browser, None).await?;
+    let outcome = run_flow(&req, &state, &browser, None, false).await?;
     respond(&req, &state, &browser, outcome, None)
 }
 
@@ -62,7 +63,7 @@ pub async fn submit(
             return Err(ApiError::InvalidRequest("Expected a sign-in form or an allow/deny decision.".into()))
         }
     };
-    let outcome = run_flow(&req, &state, &browser, decision).await?;
+    let outcome = run_flow(&req, &state, &browser, decision, false).await?;
     respond(&req, &state, &browser, outcome, None)
 }
 
@@ -71,13 +72,19 @@ struct Outcome {
     app: Option<Application>,
     user: Option<User>,
     decision: Authorization,
+    /// The user signed in during this very request: the request's `prompt=login` or
+    /// `max_age` is satisfied, and the pages that follow must not ask again.
+    signed_in_now: bool,
 }
 
+/// Runs the flow for the browser's session. `signed_in_now`: the session was made by
+/// this request's sign-in form, which is what `prompt=login` and `max_age` asked for.
 async fn run_flow(
     req: &HttpRequest,
     state: &AppState,
     browser: &Browser,
     decision: Option<bool>,
+    signed_in_now: bool,
 ) -> Result<Outcome, ApiError> {
     let query = req.query_string().to_owned();
     // PostgreSQL cannot store NUL (a PKCE challenge, say), and no valid request has one;
@@ -85,8 +92,9 @@ async fn run_flow(
     let readable = decode_form(query.as_bytes())
         .is_some_and(|pairs| !pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')));
     if !readable {
-        return Ok(Outcome { app: None, user: None, decision: Authorization::Refused });
+        return Ok(Outcome { app: None, user: None, decision: Authorization::Refused, signed_in_now });
     }
+    let prompt = Prompt::of(&query);
     let client_id = query_value(&query, "client_id");
     let token = browser.token.clone();
     state
@@ -96,17 +104,26 @@ async fn run_flow(
                 Some(id) => Application::find_by_client_id(conn, &id)?,
                 None => None,
             };
-            let user = Browser { token, fresh: false }.user(conn)?;
+            let now = crate::time::now();
+            // A session the request's prompt=login or max_age sets aside counts as none here
+            // (it is not ended: the sign-in form replaces it).
+            let signed_in = Browser { token, fresh: false }
+                .signed_in(conn)?
+                .filter(|(_, since)| signed_in_now || prompt.accepts(*since, now));
             // A decision needs someone to have made it.
-            let decision = decision.filter(|_| user.is_some());
-            let decided = oauth::authorize(
+            let decision = decision.filter(|_| signed_in.is_some());
+            let mut decided = oauth::authorize(
                 conn,
                 app.as_ref(),
                 &query,
-                user.as_ref().map(|u| (u.id, u.is_staff)),
+                signed_in.as_ref().map(|(u, since)| (u.id, u.is_staff, *since)),
                 decision,
             )?;
-            Ok(Outcome { app, user, decision: decided })
+            if prompt.none {
+                decided = oauth::without_pages(decided, app.as_ref(), &query);
+            }
+            let user = signed_in.map(|(user, _)| user);
+            Ok(Outcome { app, user, decision: decided, signed_in_now })
         })
         .await
 }
@@ -118,7 +135,11 @@ fn respond(
     outcome: Outcome,
     retry: Option<Retry<'_>>,
 ) -> Result<HttpResponse, ApiError> {
-    let action = format!("/auth/authorize?{}", req.query_string());
+    let query = match outcome.signed_in_now {
+        true => prompt::satisfied(req.query_string()),
+        false => req.query_string().to_owned(),
+    };
+    let action = format!("/auth/authorize?{query}");
     let csrf_token = browser.csrf_token(&state.secret_key);
     let app_name = outcome.app.as_ref().map(|a| a.name.as_str()).unwrap_or_default();
     let mut response = match outcome.decision {
@@ -161,12 +182,12 @@ async fn sign_in(
 ) -> Result<HttpResponse, ApiError> {
     match check_password(req, state, login.clone(), password).await? {
         PasswordSignIn::SignedIn(browser) => {
-            let outcome = run_flow(req, state, &browser, None).await?;
+            let outcome = run_flow(req, state, &browser, None, true).await?;
             respond(req, state, &browser, outcome, None)
         }
         refused => {
             let browser = Browser::from_request(req, state.settings.secure_cookies());
-            let outcome = run_flow(req, state, &browser, None).await?;
+            let outcome = run_flow(req, state, &browser, None, false).await?;
             let retry = Retry { message: &refused.message(), username: &login };
             let mut response = respond(req, state, &browser, outcome, Some(retry))?;
             refused.mark(&mut response);

@@ -16,18 +16,25 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "token_endpoint": format!("{issuer}/auth/token"),
         "revocation_endpoint": format!("{issuer}/auth/revoke-token"),
         "introspection_endpoint": format!("{issuer}/auth/introspect"),
-        "userinfo_endpoint": format!("{issuer}/auth/user"),
+        "userinfo_endpoint": format!("{issuer}/auth/userinfo"),
+        "end_session_endpoint": format!("{issuer}/auth/logout"),
         "registration_endpoint": format!("{issuer}/auth/register"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": grants,
         "response_types_supported": ["code"],
-        "scopes_supported": ["read", "write", "admin"],
+        "response_modes_supported": ["query"],
+        "scopes_supported": ["openid", "profile", "email", "read", "write", "admin"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "email",
+            "email_verified", "name", "given_name", "family_name", "preferred_username", "updated_at",
+        ],
+        "prompt_values_supported": ["none", "login"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "id_token_signing_alg_values_supported": ["RS256", "EdDSA"],
     }))
 }
 

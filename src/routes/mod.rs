@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod email;
 pub mod health;
 pub mod introspect;
+pub mod openid;
 pub mod provider_login;
 pub mod revoke;
 pub mod token;
@@ -26,7 +27,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(authorize::submit))
                     .default_service(not_allowed("GET, POST")),
             )
-            .service(post("/logout", authorize::logout))
+            .service(
+                web::resource("/logout")
+                    .route(web::get().to(openid::end_session))
+                    .route(web::post().to(authorize::logout))
+                    .default_service(not_allowed("GET, POST")),
+            )
+            .service(
+                web::resource("/userinfo")
+                    .route(web::get().to(openid::userinfo))
+                    .route(web::post().to(openid::userinfo))
+                    .default_service(not_allowed("GET, POST")),
+            )
             .service(post("/revoke-token", revoke::revoke_token))
             .service(post("/invalidate-sessions", revoke::invalidate_sessions))
             .service(post("/invalidate-refresh-tokens", revoke::invalidate_refresh_tokens))

@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use crate::auth::client_ip::client_ip_text;
 use crate::browser::pages;
 use crate::browser::pages::{sign_in_page, Retry};
+use crate::browser::prompt::satisfied;
 use crate::browser::session::Browser;
 use crate::db;
 use crate::error::ApiError;
@@ -176,7 +177,8 @@ pub async fn complete(
     match signed_in {
         Ok(browser) => {
             let mut response = no_store(&mut HttpResponse::SeeOther())
-                .insert_header((header::LOCATION, format!("/auth/authorize?{}", login.pending)))
+                // The provider's sign-in is the one the request's prompt=login asked for.
+                .insert_header((header::LOCATION, format!("/auth/authorize?{}", satisfied(&login.pending))))
                 .finish();
             response
                 .add_cookie(&browser.cookie(state.settings.secure_cookies()))

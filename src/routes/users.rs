@@ -153,6 +153,7 @@ pub async fn register(
                             user_id: Some(user.id),
                             scope: &scope,
                             family: Family::New,
+                            openid: Default::default(),
                         },
                     )?),
                     None => None,

@@ -92,12 +92,12 @@ pub fn create_session(conn: &mut Writer<'_>, new: &NewSession<'_>) -> QueryResul
     diesel::insert_into(browser_sessions::table).values(new).execute(&mut **conn)
 }
 
-/// The user a live session belongs to.
-pub fn session_user(conn: &mut DbConnection, token_hash: &str, now: i64) -> QueryResult<Option<i64>> {
+/// The user a live session belongs to, and when they signed in to it.
+pub fn session_user(conn: &mut DbConnection, token_hash: &str, now: i64) -> QueryResult<Option<(i64, i64)>> {
     browser_sessions::table
         .filter(browser_sessions::token_hash.eq(token_hash))
         .filter(browser_sessions::expires_at.gt(now))
-        .select(browser_sessions::user_id)
+        .select((browser_sessions::user_id, browser_sessions::created_at))
         .get_result(conn)
         .optional()
 }

@@ -5,6 +5,11 @@ use diesel::prelude::*;
 use super::schema::signing_keys;
 use crate::db::{DbConnection, Writer};
 
+/// The `algorithm` of an Ed25519 key (access tokens, EdDSA ID tokens) and of an RSA key
+/// (RS256 ID tokens).
+pub const EDDSA: &str = "EdDSA";
+pub const RS256: &str = "RS256";
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = signing_keys)]
 pub struct SigningKeyRow {
@@ -13,7 +18,8 @@ pub struct SigningKeyRow {
     pub algorithm: String,
     /// Base64 (standard) PKCS#8 DER of the private key.
     pub private_key: String,
-    /// Base64url of the raw public key, as it appears in the JWKS `x`.
+    /// Ed25519: base64url of the raw public key, the JWKS `x`. RSA: the JWKS `n` and `e`,
+    /// base64url, joined by a dot.
     pub public_key: String,
     pub created_at: i64,
     pub retired_at: Option<i64>,
@@ -43,10 +49,15 @@ pub fn insert(conn: &mut Writer<'_>, new: &NewSigningKey<'_>) -> QueryResult<usi
     diesel::insert_into(signing_keys::table).values(new).execute(&mut **conn)
 }
 
-/// Retires every key but `keep`, publishing them until `publish_until`.
-pub fn retire_all_but(conn: &mut Writer<'_>, keep: &str, now: i64, publish_until: i64) -> QueryResult<usize> {
+/// Retires every key but those in `keep`, publishing them until `publish_until`.
+pub fn retire_all_but(
+    conn: &mut Writer<'_>,
+    keep: &[String],
+    now: i64,
+    publish_until: i64,
+) -> QueryResult<usize> {
     diesel::update(
-        signing_keys::table.filter(signing_keys::kid.ne(keep)).filter(signing_keys::retired_at.is_null()),
+        signing_keys::table.filter(signing_keys::kid.ne_all(keep)).filter(signing_keys::retired_at.is_null()),
     )
     .set((signing_keys::retired_at.eq(now), signing_keys::publish_until.eq(publish_until)))
     .execute(&mut **conn)

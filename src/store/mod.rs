@@ -9,6 +9,7 @@ pub mod browser;
 pub mod django_imports;
 pub mod email_tokens;
 pub mod keys;
+pub mod openid_sign_ins;
 pub mod pairs;
 pub mod returning_sign_in;
 pub mod rotation;

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::id_token::{self, IdClaims, UserClaims};
 use super::keys::{AccessClaims, KeyStore};
 use super::random::{self, RefreshToken};
 use crate::db::Writer;
 use crate::domain::scope::ADMIN;
-use crate::domain::{GrantType, Scope};
+use crate::domain::{GrantType, IdTokenAlg, Scope};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::store::applications::Application;
 use crate::store::audit::NewAuditEvent;
+use crate::store::openid_sign_ins;
 use crate::store::pairs::{insert_pair, Before};
 use crate::store::returning_sign_in::{self, Identity, ReturningSignIn};
 use crate::store::rotation::{self, Rotation, RotationWrite};
@@ -38,6 +40,16 @@ pub struct Grant<'a> {
     pub user_id: Option<i64>,
     pub scope: &'a Scope,
     pub family: Family,
+    /// What an ID token takes from the sign-in, when the scope has `openid`.
+    pub openid: SignInFacts<'a>,
+}
+
+/// OpenID Connect facts of a sign-in: when the user authenticated (default: now, for a
+/// grant that is itself the authentication) and the authorization request's `nonce`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignInFacts<'a> {
+    pub auth_time: Option<i64>,
+    pub nonce: Option<&'a str>,
 }
 
 /// RFC 6749 §5.1 token response.
@@ -49,6 +61,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<RefreshToken>,
+    /// With `openid` in the scope (SPEC §13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// Tokens recorded but not yet signed. A write job returns this, and the caller signs
@@ -59,6 +74,8 @@ pub struct Issued {
     grant_type: GrantType,
     claims: AccessClaims,
     refresh_token: Option<RefreshToken>,
+    /// The ID token to sign beside the access token, all but its `at_hash`.
+    id_token: Option<(IdClaims, IdTokenAlg)>,
 }
 
 pub struct TokenIssuer {
@@ -126,6 +143,8 @@ impl TokenIssuer {
             created_at: now,
             expires_at: now + self.access_ttl,
         };
+        // The family and authentication time of an OpenID Connect sign-in.
+        let mut family: Option<(String, i64)> = None;
         let refresh_token = match grant.family {
             Family::None => {
                 AccessRecord::insert(conn, &access)?;
@@ -149,10 +168,23 @@ impl TokenIssuer {
                 access.family_id = Some(&family_id);
                 let before = sign_in.map_or(Before::Nothing, Before::SignIn);
                 insert_pair(conn, before, &refresh, &access)?;
+                if grant.scope.is_openid() {
+                    let auth_time = grant.openid.auth_time.unwrap_or(now);
+                    openid_sign_ins::record(conn, &family_id, auth_time, now)?;
+                    family = Some((family_id, auth_time));
+                }
                 Some(token.token)
             }
         };
-        Ok(self.unsigned(grant.grant_type, app, grant.user_id, scope, jti, refresh_token, now))
+        let issued = self.unsigned(grant.grant_type, app, grant.user_id, scope, jti, refresh_token, now);
+        match family {
+            Some((sid, auth_time)) => {
+                let user = User::find(conn, grant.user_id.unwrap_or_default())?
+                    .ok_or_else(|| ApiError::internal("the signed-in user is gone"))?;
+                Ok(self.with_id_token(issued, app, &user, grant.scope, sid, auth_time, grant.openid.nonce))
+            }
+            None => Ok(issued),
+        }
     }
 
     /// Rotates the refresh token `presented` (by `application`, optionally narrowing
@@ -186,15 +218,28 @@ impl TokenIssuer {
                 let user_id = Some(parent.user_id);
                 let refresh_token = Some(token.token);
                 let grant_type = GrantType::RefreshToken;
-                Rotation::Rotated(self.unsigned(
-                    grant_type,
-                    application,
-                    user_id,
-                    scope,
-                    jti,
-                    refresh_token,
-                    now,
-                ))
+                let openid = Scope::from_stored(&scope);
+                let issued = self.unsigned(grant_type, application, user_id, scope, jti, refresh_token, now);
+                if openid.is_openid() {
+                    // A family from before it asked for `openid` (an import) started no later
+                    // than its token did.
+                    let auth_time =
+                        openid_sign_ins::auth_time(conn, &parent.family_id)?.unwrap_or(parent.created_at);
+                    let user = User::find(conn, parent.user_id)?
+                        .ok_or_else(|| ApiError::internal("the refreshed user is gone"))?;
+                    let sid = parent.family_id;
+                    Rotation::Rotated(self.with_id_token(
+                        issued,
+                        application,
+                        &user,
+                        &openid,
+                        sid,
+                        auth_time,
+                        None,
+                    ))
+                } else {
+                    Rotation::Rotated(issued)
+                }
             }
             Rotation::Refused { record, user_active } => Rotation::Refused { record, user_active },
             Rotation::Unknown => Rotation::Unknown,
@@ -233,8 +278,13 @@ impl TokenIssuer {
         Ok(match returning_sign_in::sign_in(conn, &write)? {
             ReturningSignIn::SignedIn(user) => {
                 let refresh_token = Some(token.token);
-                let issued =
+                let openid = Scope::from_stored(&scope);
+                let mut issued =
                     self.unsigned(grant_type, application, Some(user.id), scope, jti, refresh_token, now);
+                if openid.is_openid() {
+                    openid_sign_ins::record(conn, &family_id, now, now)?;
+                    issued = self.with_id_token(issued, application, &user, &openid, family_id, now, None);
+                }
                 ReturningSignIn::SignedIn((user, issued))
             }
             ReturningSignIn::Refused(user) => ReturningSignIn::Refused(user),
@@ -264,13 +314,49 @@ impl TokenIssuer {
             exp: now + self.access_ttl,
             jti,
         };
-        Issued { grant_type, claims, refresh_token }
+        Issued { grant_type, claims, refresh_token, id_token: None }
     }
 
-    /// Signs the access token and builds the answer.
+    /// `issued` with the ID token of an OpenID Connect sign-in (SPEC §13): for `user`, to
+    /// `app`, in the sign-in (`sid`, the refresh family) that authenticated at `auth_time`.
+    #[allow(clippy::too_many_arguments)]
+    fn with_id_token(
+        &self,
+        issued: Issued,
+        app: &Application,
+        user: &User,
+        scope: &Scope,
+        sid: String,
+        auth_time: i64,
+        nonce: Option<&str>,
+    ) -> Issued {
+        let alg = IdTokenAlg::parse(&app.id_token_signed_response_alg).unwrap_or_default();
+        let claims = IdClaims {
+            iss: self.issuer.clone(),
+            aud: app.client_id.clone(),
+            azp: app.client_id.clone(),
+            iat: issued.claims.iat,
+            exp: issued.claims.exp,
+            auth_time,
+            nonce: nonce.map(str::to_owned),
+            at_hash: String::new(),
+            sid,
+            user: UserClaims::of(user, scope),
+        };
+        Issued { id_token: Some((claims, alg)), ..issued }
+    }
+
+    /// Signs the access token (and the ID token, if any) and builds the answer.
     pub fn sign(&self, issued: Issued) -> Result<TokenResponse, ApiError> {
-        let Issued { grant_type, claims, refresh_token } = issued;
+        let Issued { grant_type, claims, refresh_token, id_token } = issued;
         let access_token = self.keys.sign(&claims)?;
+        let id_token = match id_token {
+            Some((id_claims, alg)) => {
+                let id_claims = IdClaims { at_hash: id_token::at_hash(&access_token, alg), ..id_claims };
+                Some(self.keys.sign_id(&id_claims, alg)?)
+            }
+            None => None,
+        };
         self.metrics.token_issued(grant_type);
         Ok(TokenResponse {
             access_token,
@@ -278,6 +364,7 @@ impl TokenIssuer {
             expires_in: self.access_ttl,
             scope: claims.scope,
             refresh_token,
+            id_token,
         })
     }
 }

@@ -1,20 +1,25 @@
-//! The signing key set: Ed25519 keys kept in the database, loaded into memory, published
-//! as a JWKS, and reloaded when another replica (or `keys rotate`) adds one.
+//! The signing key set: an Ed25519 key (access tokens, and ID tokens of applications that
+//! ask for EdDSA) and an RSA key (RS256 ID tokens, which OpenID Connect requires every
+//! provider to offer), kept in the database, loaded into memory, published together as a
+//! JWKS, and reloaded when another replica (or `keys rotate`) adds one.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{self, DbConnection, DbPool, Writer};
+use crate::domain::IdTokenAlg;
 use crate::error::ApiError;
-use crate::store::keys::{self as key_rows, NewSigningKey, SigningKeyRow};
+use crate::store::keys::{self as key_rows, NewSigningKey, SigningKeyRow, EDDSA, RS256};
 use crate::tokens::verified::VerifiedTokens;
 
 /// Claims of an access token (SPEC §4).
@@ -37,7 +42,15 @@ struct Keys {
     /// on every call (a quarter of a token's signing cost).
     signing: Ed25519KeyPair,
     header_b64: String,
+    /// The same key's header for an ID token (`typ` JWT, not an access token's).
+    id_header_b64: String,
+    /// The RSA key for RS256 ID tokens, and its header.
+    rsa: RsaKeyPair,
+    rsa_header_b64: String,
+    /// Access tokens verify against the Ed25519 keys alone: an RS256 token is never one.
     verifying: HashMap<String, DecodingKey>,
+    /// Every published key by `kid`, for our own ID tokens coming back (`id_token_hint`).
+    id_verifying: HashMap<String, (Algorithm, DecodingKey)>,
     jwks: serde_json::Value,
 }
 
@@ -71,8 +84,18 @@ impl KeyStore {
     pub fn load_or_create(conn: &mut Writer<'_>, issuer: &str) -> Result<Self, ApiError> {
         let now = crate::time::now();
         let mut rows = key_rows::published(conn, now)?;
-        if !rows.iter().any(|r| r.retired_at.is_none()) {
-            create_key(conn)?;
+        let signing = |rows: &[SigningKeyRow], algorithm: &str| {
+            rows.iter().any(|r| r.retired_at.is_none() && r.algorithm == algorithm)
+        };
+        // A database from before ID tokens has an Ed25519 key only: its RSA key is made
+        // here, on the first start that needs it.
+        if !signing(&rows, EDDSA) || !signing(&rows, RS256) {
+            if !signing(&rows, EDDSA) {
+                create_ed25519_key(conn)?;
+            }
+            if !signing(&rows, RS256) {
+                create_rsa_key(conn)?;
+            }
             rows = key_rows::published(conn, now)?;
         }
         let keys = build_keys(&rows)?;
@@ -116,6 +139,53 @@ impl KeyStore {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
         Ok(token)
+    }
+
+    /// Signs an ID token's claims with the key of `alg`.
+    pub fn sign_id<C: Serialize>(&self, claims: &C, alg: IdTokenAlg) -> Result<String, ApiError> {
+        let payload = serde_json::to_vec(claims).map_err(ApiError::internal)?;
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let header = match alg {
+            IdTokenAlg::EdDsa => &keys.id_header_b64,
+            IdTokenAlg::Rs256 => &keys.rsa_header_b64,
+        };
+        let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
+        token.push_str(header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = match alg {
+            IdTokenAlg::EdDsa => keys.signing.sign(token.as_bytes()).as_ref().to_vec(),
+            IdTokenAlg::Rs256 => {
+                let mut signature = vec![0; keys.rsa.public_modulus_len()];
+                keys.rsa
+                    .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), token.as_bytes(), &mut signature)
+                    .map_err(|_| ApiError::internal("RSA signing failed"))?;
+                signature
+            }
+        };
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
+    }
+
+    /// The claims of an ID token this server signed, checked by signature and issuer only:
+    /// `id_token_hint` names a session that may have ended long ago.
+    pub fn verify_id_hint(&self, token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let (algorithm, key) = keys.id_verifying.get(header.kid.as_deref()?)?;
+        let mut validation = Validation::new(*algorithm);
+        validation.set_issuer(&[self.issuer()]);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, key, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+
+    fn issuer(&self) -> &str {
+        self.validation.iss.as_ref().and_then(|iss| iss.iter().next()).map(String::as_str).unwrap_or_default()
     }
 
     /// The published key set, as served at `/.well-known/jwks.json`.
@@ -190,60 +260,103 @@ impl KeyStore {
 }
 
 /// Generates and stores a new Ed25519 key; returns its `kid`.
-pub fn create_key(conn: &mut Writer<'_>) -> Result<String, ApiError> {
+pub fn create_ed25519_key(conn: &mut Writer<'_>) -> Result<String, ApiError> {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(ApiError::internal)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(ApiError::internal)?;
     let public = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    store_key(conn, EDDSA, pkcs8.as_ref(), &public)
+}
+
+/// Generates and stores a new 2048-bit RSA key; returns its `kid`. Its public half is
+/// kept as the JWKS `n` and `e`, joined by a dot.
+pub fn create_rsa_key(conn: &mut Writer<'_>) -> Result<String, ApiError> {
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(ApiError::internal)?;
+    let pkcs8 = pair.as_der().map_err(ApiError::internal)?;
+    let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+    let public = format!("{}.{}", URL_SAFE_NO_PAD.encode(&public.n), URL_SAFE_NO_PAD.encode(&public.e));
+    store_key(conn, RS256, pkcs8.as_ref(), &public)
+}
+
+fn store_key(conn: &mut Writer<'_>, algorithm: &str, pkcs8: &[u8], public: &str) -> Result<String, ApiError> {
     let kid = crate::tokens::random::token(12);
     key_rows::insert(
         conn,
         &NewSigningKey {
             kid: &kid,
-            algorithm: "EdDSA",
-            private_key: &STANDARD.encode(pkcs8.as_ref()),
-            public_key: &public,
+            algorithm,
+            private_key: &STANDARD.encode(pkcs8),
+            public_key: public,
             created_at: crate::time::now(),
         },
     )?;
     Ok(kid)
 }
 
-/// Makes a new key the signing key; older keys stay published for `publish_for` seconds
-/// (the access-token lifetime), so tokens they signed keep verifying until they expire.
-pub fn rotate(conn: &mut Writer<'_>, publish_for: i64) -> Result<String, ApiError> {
+/// Makes a new key of each algorithm the signing one; older keys stay published for
+/// `publish_for` seconds (the access-token lifetime), so tokens they signed keep verifying
+/// until they expire. Returns the new `kid`s, Ed25519 first.
+pub fn rotate(conn: &mut Writer<'_>, publish_for: i64) -> Result<[String; 2], ApiError> {
     conn.transaction(|conn| {
-        let kid = create_key(conn)?;
+        let kids = [create_ed25519_key(conn)?, create_rsa_key(conn)?];
         let now = crate::time::now();
-        key_rows::retire_all_but(conn, &kid, now, now + publish_for)?;
-        Ok(kid)
+        key_rows::retire_all_but(conn, &kids, now, now + publish_for)?;
+        Ok(kids)
     })
 }
 
 fn build_keys(rows: &[SigningKeyRow]) -> Result<Keys, ApiError> {
-    let signer = rows
-        .iter()
-        .find(|r| r.retired_at.is_none())
-        .or_else(|| rows.first())
-        .ok_or_else(|| ApiError::internal("no signing key"))?;
-    let der = STANDARD.decode(&signer.private_key).map_err(ApiError::internal)?;
-    let signing = Ed25519KeyPair::from_pkcs8(&der).map_err(ApiError::internal)?;
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(signer.kid.clone());
-    header.typ = Some("at+jwt".into());
-    let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(ApiError::internal)?);
+    // Rows come newest first: the newest unretired key of an algorithm signs.
+    let signer = |algorithm: &str| {
+        rows.iter()
+            .filter(|r| r.algorithm == algorithm)
+            .find(|r| r.retired_at.is_none())
+            .or_else(|| rows.iter().find(|r| r.algorithm == algorithm))
+            .ok_or_else(|| ApiError::internal(format!("no {algorithm} signing key")))
+    };
+    let (ed25519, rsa) = (signer(EDDSA)?, signer(RS256)?);
+    let signing = Ed25519KeyPair::from_pkcs8(&private_der(ed25519)?).map_err(ApiError::internal)?;
+    let rsa_pair = RsaKeyPair::from_pkcs8(&private_der(rsa)?).map_err(ApiError::internal)?;
     let mut verifying = HashMap::new();
+    let mut id_verifying = HashMap::new();
     let mut published = Vec::new();
     for row in rows {
-        let key = DecodingKey::from_ed_components(&row.public_key).map_err(ApiError::internal)?;
-        verifying.insert(row.kid.clone(), key);
-        published.push(serde_json::json!({
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "use": "sig",
-            "alg": "EdDSA",
-            "kid": row.kid,
-            "x": row.public_key,
-        }));
+        if row.algorithm == RS256 {
+            let (n, e) =
+                row.public_key.split_once('.').ok_or_else(|| ApiError::internal("bad RSA public key"))?;
+            let key = DecodingKey::from_rsa_components(n, e).map_err(ApiError::internal)?;
+            id_verifying.insert(row.kid.clone(), (Algorithm::RS256, key));
+            published.push(serde_json::json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": row.kid, "n": n, "e": e,
+            }));
+        } else {
+            let key = DecodingKey::from_ed_components(&row.public_key).map_err(ApiError::internal)?;
+            verifying.insert(row.kid.clone(), key.clone());
+            id_verifying.insert(row.kid.clone(), (Algorithm::EdDSA, key));
+            published.push(serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": row.kid, "x": row.public_key,
+            }));
+        }
     }
-    Ok(Keys { signing, header_b64, verifying, jwks: serde_json::json!({ "keys": published }) })
+    Ok(Keys {
+        signing,
+        header_b64: header(Algorithm::EdDSA, &ed25519.kid, "at+jwt")?,
+        id_header_b64: header(Algorithm::EdDSA, &ed25519.kid, "JWT")?,
+        rsa: rsa_pair,
+        rsa_header_b64: header(Algorithm::RS256, &rsa.kid, "JWT")?,
+        verifying,
+        id_verifying,
+        jwks: serde_json::json!({ "keys": published }),
+    })
+}
+
+fn private_der(row: &SigningKeyRow) -> Result<Vec<u8>, ApiError> {
+    STANDARD.decode(&row.private_key).map_err(ApiError::internal)
+}
+
+/// A JWT header naming `kid`, base64url-encoded once per key set.
+fn header(algorithm: Algorithm, kid: &str, typ: &str) -> Result<String, ApiError> {
+    let mut header = Header::new(algorithm);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.into());
+    Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(ApiError::internal)?))
 }

@@ -202,7 +202,15 @@ async fn the_console_warns_when_a_server_did_not_confirm_a_change() {
         browser.goto(&format!("{base}/admin/#/applications")).await?;
         let row = format!("//tr[td/code[text()='{}']]//button[text()='Rotate secret']", client.id);
         click_and_confirm(&browser, Locator::XPath(&row)).await?;
-        let secret = browser.wait().for_element(Locator::Id("client-secret")).await?.text().await?;
+        // The rotation waits out the stuck replica (5 s) before it answers; on a loaded
+        // machine the page may take a while longer.
+        let secret = browser
+            .wait()
+            .at_most(std::time::Duration::from_secs(90))
+            .for_element(Locator::Id("client-secret"))
+            .await?
+            .text()
+            .await?;
         let warning = browser.find(Locator::Css("#view > p.error")).await?.text().await?;
         Ok((secret, warning))
     }

@@ -20,6 +20,7 @@ mod imported_tokens;
 
 mod lifecycle;
 mod openapi;
+mod openid_connect;
 mod operations;
 mod readme;
 
