@@ -3,6 +3,7 @@
 mod client_type;
 mod email;
 mod grant_type;
+mod id_token_alg;
 mod password;
 pub mod scope;
 
@@ -19,5 +20,6 @@ pub const NAME_MAX: usize = 150;
 pub use client_type::{ClientType, UnknownClientType};
 pub use email::{Email, InvalidEmail};
 pub use grant_type::{GrantType, UnknownGrantType};
+pub use id_token_alg::{IdTokenAlg, UnknownIdTokenAlg};
 pub use password::{NewPassword, PasswordRules};
 pub use scope::Scope;
