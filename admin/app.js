@@ -6,6 +6,8 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const view = document.getElementById("view");
 const GRANTS = ["authorization_code", "password", "refresh_token", "client_credentials", "convert_token",
   "urn:ietf:params:oauth:grant-type:token-exchange"];
+const ID_TOKEN_ALGS = [["RS256", "RS256 (every relying party verifies it)"],
+  ["EdDSA", "EdDSA (only for relying parties that verify Ed25519)"]];
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -140,6 +142,13 @@ function applicationForm(app, onSaved) {
     h("fieldset", { class: "checks" }, h("legend", {}, "Grant types"), grants),
     h("label", { for: "app-redirects" }, "Redirect URIs (one per line)"),
     h("textarea", { id: "app-redirects", name: "redirect_uris", rows: 2 }, app ? app.redirect_uris.join("\n") : ""),
+    h("label", { for: "app-logout-redirects" }, "Post-logout redirect URIs (one per line; where signing out may return to)"),
+    h("textarea", { id: "app-logout-redirects", name: "post_logout_redirect_uris", rows: 2 },
+      app ? app.post_logout_redirect_uris.join("\n") : ""),
+    h("label", { for: "app-id-token-alg" }, "ID token signing algorithm"),
+    h("select", { id: "app-id-token-alg", name: "id_token_signed_response_alg" },
+      ID_TOKEN_ALGS.map(([value, label]) =>
+        h("option", { value, selected: (app?.id_token_signed_response_alg ?? "RS256") === value }, label))),
     h("label", {}, h("input", { type: "checkbox", name: "skip_authorization", checked: app?.skip_authorization ?? false }),
       " Skip the consent page (first-party app)"),
     h("p", {}, h("button", { type: "submit" }, app ? "Save" : "Register")));
@@ -150,6 +159,8 @@ function applicationForm(app, onSaved) {
       name: data.get("name"),
       grant_types: data.getAll("grant"),
       redirect_uris: data.get("redirect_uris").split(/\s+/).filter(Boolean),
+      post_logout_redirect_uris: data.get("post_logout_redirect_uris").split(/\s+/).filter(Boolean),
+      id_token_signed_response_alg: data.get("id_token_signed_response_alg"),
       skip_authorization: data.get("skip_authorization") === "on",
     };
     try {
@@ -188,6 +199,8 @@ async function applications(params, flash) {
     app.client_type,
     app.grant_types.join(", "),
     app.redirect_uris.join(" "),
+    h("div", {}, `ID tokens ${app.id_token_signed_response_alg}`,
+      app.post_logout_redirect_uris.length ? h("div", { class: "muted" }, `after logout: ${app.post_logout_redirect_uris.join(" ")}`) : null),
     h("div", { class: "row-actions" },
       app.client_type === "confidential" ? h("button", { class: "secondary", onclick: () => act(async () => {
         if (!(await confirmAction(`Rotate the secret of ${app.name}? The current secret stops working at once.`))) return;
@@ -206,7 +219,7 @@ async function applications(params, flash) {
       }, () => redraw()) }, "Delete")),
   ]);
   show(h("h1", {}, "Applications"), flash || "",
-    table(["Name", "Client id", "Type", "Grants", "Redirect URIs", "Actions"], rows),
+    table(["Name", "Client id", "Type", "Grants", "Redirect URIs", "OpenID Connect", "Actions"], rows),
     pager(listing, page, 20, (p) => { location.hash = `#/applications?page=${p}`; }),
     applicationForm(null, (created) => redraw(secretBox(created))));
 }

@@ -16,7 +16,7 @@ use self::superuser::SuperuserArgs;
 use crate::auth::client_cache::change_applications;
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::{self, Writer};
-use crate::domain::{ClientType, GrantType};
+use crate::domain::{ClientType, GrantType, IdTokenAlg};
 use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
 use crate::store::applications::Application;
@@ -71,6 +71,12 @@ pub enum AppCommand {
         redirect_uris: Vec<String>,
         #[arg(long)]
         skip_authorization: bool,
+        /// Where RP-initiated logout (/auth/logout) may send the browser back to.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// How the application's ID tokens are signed.
+        #[arg(long, value_name = "RS256|EdDSA", default_value = "RS256")]
+        id_token_signed_response_alg: String,
         #[arg(long)]
         json: bool,
     },
@@ -141,7 +147,16 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
 
 fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) -> Result<(), CliError> {
     match command {
-        AppCommand::Create { name, client_type, grant_types, redirect_uris, skip_authorization, json } => {
+        AppCommand::Create {
+            name,
+            client_type,
+            grant_types,
+            redirect_uris,
+            skip_authorization,
+            post_logout_redirect_uris,
+            id_token_signed_response_alg,
+            json,
+        } => {
             let spec = ApplicationSpec {
                 name,
                 client_type: ClientType::parse(&client_type)?,
@@ -149,6 +164,8 @@ fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) ->
                 redirect_uris,
                 skip_authorization,
                 owner_id: None,
+                post_logout_redirect_uris,
+                id_token_signed_response_alg: IdTokenAlg::parse(&id_token_signed_response_alg)?,
             };
             let created = conn
                 .transaction(|conn| {
@@ -158,7 +175,12 @@ fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) ->
                 })
                 .map_err(CliError::Refused)?;
             if json {
-                println!("{}", serde_json::to_string(&created)?);
+                // The application as `app list --json` shows it, and this once its secret.
+                let mut shown = application_json(&created.application);
+                if let Some(secret) = &created.client_secret {
+                    shown["client_secret"] = secret.expose().into();
+                }
+                println!("{shown}");
             } else {
                 println!("client_id: {}", created.client_id);
                 if let Some(secret) = &created.client_secret {
@@ -171,20 +193,7 @@ fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) ->
         AppCommand::List { json } => {
             let apps = Application::list(conn)?;
             if json {
-                let items: Vec<_> = apps
-                    .iter()
-                    .map(|a| {
-                        serde_json::json!({
-                            "client_id": a.client_id,
-                            "name": a.name,
-                            "client_type": a.client_type,
-                            "grant_types": a.grants(),
-                            "redirect_uris": a.redirect_uri_list(),
-                            "skip_authorization": a.skip_authorization,
-                            "created_at": a.created_at,
-                        })
-                    })
-                    .collect();
+                let items: Vec<_> = apps.iter().map(application_json).collect();
                 println!("{}", serde_json::Value::Array(items));
             } else {
                 for a in &apps {
@@ -220,4 +229,19 @@ fn app_command(conn: &mut Writer<'_>, url: &DatabaseUrl, command: AppCommand) ->
             Ok(())
         }
     }
+}
+
+/// An application as `app list --json` and `app create --json` print it (never its secret).
+fn application_json(a: &Application) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": a.client_id,
+        "name": a.name,
+        "client_type": a.client_type,
+        "grant_types": a.grants(),
+        "redirect_uris": a.redirect_uri_list(),
+        "skip_authorization": a.skip_authorization,
+        "post_logout_redirect_uris": a.post_logout_redirect_uri_list(),
+        "id_token_signed_response_alg": a.id_token_signed_response_alg,
+        "created_at": a.created_at,
+    })
 }

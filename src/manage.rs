@@ -2,16 +2,18 @@
 //! rotating their secrets, creating staff users.
 
 use diesel::QueryResult;
-use serde::Serialize;
 
 use crate::auth::passwords;
 use crate::db::{is_unique_violation, Writer};
-use crate::domain::{ClientType, Email, GrantType, NewPassword};
+use crate::domain::{ClientType, Email, GrantType, IdTokenAlg, NewPassword};
 use crate::error::ApiError;
 use crate::store::applications::{Application, NewApplication};
 use crate::store::users::{NewUser, User};
 use crate::tokens::random::{self, ClientSecret};
 
+/// An application as registered or edited. `Default` is no valid application (it has no
+/// name and no grant); it gives the settings most applications leave alone.
+#[derive(Debug, Clone, Default)]
 pub struct ApplicationSpec {
     pub name: String,
     pub client_type: ClientType,
@@ -19,16 +21,16 @@ pub struct ApplicationSpec {
     pub redirect_uris: Vec<String>,
     pub skip_authorization: bool,
     pub owner_id: Option<i64>,
+    /// Where RP-initiated logout (`/auth/logout`) may send the browser back to.
+    pub post_logout_redirect_uris: Vec<String>,
+    pub id_token_signed_response_alg: IdTokenAlg,
 }
 
 /// A new application and, for confidential clients, its secret: the only time the
 /// secret exists outside the client's hands.
-#[derive(Serialize)]
 pub struct CreatedApplication {
     pub client_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<ClientSecret>,
-    #[serde(skip)]
     pub application: Application,
 }
 
@@ -45,25 +47,34 @@ pub fn check_spec(spec: &ApplicationSpec) -> Result<(), ApiError> {
     if spec.client_type == ClientType::Public && spec.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(ApiError::invalid_request("Public clients cannot use client_credentials."));
     }
-    for uri in &spec.redirect_uris {
+    check_uris("Redirect URIs", &spec.redirect_uris)?;
+    // The browser is sent to these as it is to redirect URIs, after logout instead of
+    // with a code: the same schemes would run an attacker's script there.
+    check_uris("Post-logout redirect URIs", &spec.post_logout_redirect_uris)?;
+    Ok(())
+}
+
+/// The URIs a browser may be redirected to; `what` names them in the refusal.
+fn check_uris(what: &str, uris: &[String]) -> Result<(), ApiError> {
+    for uri in uris {
         // URIs are stored space-separated, and the URL parser drops tabs and newlines:
         // checked as given, `https://a/cb<TAB>javascript:x` would be stored as two URIs.
         if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ApiError::invalid_request(
-                "Redirect URIs may not contain spaces or control characters.",
-            ));
+            return Err(ApiError::invalid_request(format!(
+                "{what} may not contain spaces or control characters."
+            )));
         }
         let parsed =
             url::Url::parse(uri).map_err(|_| ApiError::invalid_request(format!("Not a URL: {uri}")))?;
         if parsed.fragment().is_some() {
-            return Err(ApiError::invalid_request("Redirect URIs may not contain a fragment."));
+            return Err(ApiError::invalid_request(format!("{what} may not contain a fragment.")));
         }
         // A browser sent to these runs or shows what the URI itself carries, not an
         // application: the authorization code would land in an attacker's script.
         // Private-use schemes of native apps (`com.example.app:/cb`, RFC 8252) stay allowed.
         if UNSAFE_SCHEMES.contains(&parsed.scheme()) {
             return Err(ApiError::invalid_request(format!(
-                "Redirect URIs may not use the {} scheme.",
+                "{what} may not use the {} scheme.",
                 parsed.scheme()
             )));
         }
@@ -94,6 +105,8 @@ pub fn create_application(
             owner_id: spec.owner_id,
             created_at: now,
             updated_at: now,
+            post_logout_redirect_uris: &spec.post_logout_redirect_uris.join(" "),
+            id_token_signed_response_alg: spec.id_token_signed_response_alg.as_str(),
         },
     )?;
     Ok(CreatedApplication { client_id, client_secret: secret, application })

@@ -8,7 +8,7 @@ use super::staff::Staff;
 use super::{audit_admin, flag, list_param, uri_list_param, Listing, PageQuery};
 use crate::auth::client_cache::change_applications;
 use crate::db::Writer;
-use crate::domain::{ClientType, GrantType};
+use crate::domain::{ClientType, GrantType, IdTokenAlg};
 use crate::error::ApiError;
 use crate::manage::{self, ApplicationSpec};
 use crate::params::Params;
@@ -25,6 +25,8 @@ pub struct ApplicationView {
     pub grant_types: Vec<String>,
     pub redirect_uris: Vec<String>,
     pub skip_authorization: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub id_token_signed_response_alg: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -38,6 +40,12 @@ impl From<&Application> for ApplicationView {
             grant_types: app.grants().into_iter().map(str::to_owned).collect(),
             redirect_uris: app.redirect_uri_list().into_iter().map(str::to_owned).collect(),
             skip_authorization: app.skip_authorization,
+            post_logout_redirect_uris: app
+                .post_logout_redirect_uri_list()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            id_token_signed_response_alg: app.id_token_signed_response_alg.clone(),
             created_at: app.created_at,
             updated_at: app.updated_at,
         }
@@ -58,6 +66,13 @@ fn grants(params: &Params) -> Result<Option<Vec<GrantType>>, ApiError> {
         .map(|names| {
             GrantType::parse_list(&names.join(" ")).map_err(|e| ApiError::invalid_request(e.to_string()))
         })
+        .transpose()
+}
+
+fn id_token_alg(params: &Params) -> Result<Option<IdTokenAlg>, ApiError> {
+    params
+        .get("id_token_signed_response_alg")
+        .map(|raw| IdTokenAlg::parse(raw).map_err(|e| ApiError::invalid_request(e.to_string())))
         .transpose()
 }
 
@@ -87,6 +102,8 @@ pub async fn create(
         redirect_uris: uri_list_param(&params, "redirect_uris").unwrap_or_default(),
         skip_authorization: flag(&params, "skip_authorization")?.unwrap_or(false),
         owner_id: Some(staff.user.id),
+        post_logout_redirect_uris: uri_list_param(&params, "post_logout_redirect_uris").unwrap_or_default(),
+        id_token_signed_response_alg: id_token_alg(&params)?.unwrap_or_default(),
     };
     let created = state
         .writes
@@ -124,8 +141,9 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(ApplicationView::from(&app)))
 }
 
-/// PATCH: `name`, `grant_types`, `redirect_uris`, `skip_authorization`; the client type
-/// is fixed at creation (a public client has no secret to become confidential with).
+/// PATCH: `name`, `grant_types`, `redirect_uris`, `skip_authorization`,
+/// `post_logout_redirect_uris`, `id_token_signed_response_alg`; the client type is fixed
+/// at creation (a public client has no secret to become confidential with).
 pub async fn update(
     staff: Staff,
     client_id: web::Path<String>,
@@ -136,6 +154,8 @@ pub async fn update(
     let grant_types = grants(&params)?;
     let redirect_uris = uri_list_param(&params, "redirect_uris");
     let skip_authorization = flag(&params, "skip_authorization")?;
+    let post_logout_redirect_uris = uri_list_param(&params, "post_logout_redirect_uris");
+    let alg = id_token_alg(&params)?;
     let name = params.get("name").map(str::to_owned);
     let new_type = params
         .get("client_type")
@@ -159,6 +179,10 @@ pub async fn update(
                 .unwrap_or_else(|| app.redirect_uri_list().into_iter().map(str::to_owned).collect()),
             skip_authorization: skip_authorization.unwrap_or(app.skip_authorization),
             owner_id: app.owner_id,
+            post_logout_redirect_uris: post_logout_redirect_uris.unwrap_or_else(|| {
+                app.post_logout_redirect_uri_list().into_iter().map(str::to_owned).collect()
+            }),
+            id_token_signed_response_alg: alg.unwrap_or_else(|| app.id_token_alg()),
         };
         manage::check_spec(&spec)?;
         let grants: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
@@ -167,6 +191,8 @@ pub async fn update(
             grant_types: &grants.join(" "),
             redirect_uris: &spec.redirect_uris.join(" "),
             skip_authorization: spec.skip_authorization,
+            post_logout_redirect_uris: &spec.post_logout_redirect_uris.join(" "),
+            id_token_signed_response_alg: spec.id_token_signed_response_alg.as_str(),
             updated_at: crate::time::now(),
         };
         let updated = Application::update(conn, app.id, &changes)?;

@@ -1,7 +1,7 @@
 //! Why a command failed; `main` prints it ("portcullis: ...") and exits with 1.
 
 use crate::db;
-use crate::domain::{UnknownClientType, UnknownGrantType};
+use crate::domain::{UnknownClientType, UnknownGrantType, UnknownIdTokenAlg};
 use crate::error::ApiError;
 use crate::import::ImportError;
 use crate::startup::StartupError;
@@ -24,6 +24,8 @@ pub enum CliError {
     ClientType(#[from] UnknownClientType),
     #[error("{0}")]
     GrantTypes(#[from] UnknownGrantType),
+    #[error("{0}")]
+    IdTokenAlg(#[from] UnknownIdTokenAlg),
     #[error("{0}")]
     Json(#[from] serde_json::Error),
     #[error("no application with client_id {0}")]

@@ -6,8 +6,10 @@ use std::fmt;
 pub struct UnknownClientType(pub String);
 
 /// RFC 6749 §2.1: confidential clients hold a secret, public clients cannot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Confidential unless asked otherwise, as the admin API registers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientType {
+    #[default]
     Confidential,
     Public,
 }

@@ -64,6 +64,9 @@ fn import_one(conn: &mut Writer<'_>, row: &DjangoApplication, now: i64) -> Resul
         redirect_uris: row.redirect_uris.split_whitespace().map(str::to_owned).collect(),
         skip_authorization: row.skip_authorization,
         owner_id: None,
+        // django-oauth-toolkit's logout URIs and ID token algorithm are not brought over:
+        // an imported application starts with none and RS256, as a new one does.
+        ..ApplicationSpec::default()
     };
     // What we refuse to register we do not import either (e.g. a `javascript:` redirect URI).
     if let Err(refused) = check_spec(&spec) {
@@ -131,6 +134,8 @@ fn import_one(conn: &mut Writer<'_>, row: &DjangoApplication, now: i64) -> Resul
                     owner_id,
                     created_at: row.created,
                     updated_at: now,
+                    post_logout_redirect_uris: &spec.post_logout_redirect_uris.join(" "),
+                    id_token_signed_response_alg: spec.id_token_signed_response_alg.as_str(),
                 },
             )?;
             (Outcome::Created, app.id)

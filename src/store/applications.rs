@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::schema::{application_changes, applications};
 use super::Page;
 use crate::db::{DbConnection, Writer};
-use crate::domain::{ClientType, GrantType};
+use crate::domain::{ClientType, GrantType, IdTokenAlg};
 use crate::on_backend;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -44,6 +44,8 @@ pub struct NewApplication<'a> {
     pub owner_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub post_logout_redirect_uris: &'a str,
+    pub id_token_signed_response_alg: &'a str,
 }
 
 impl Application {
@@ -61,6 +63,16 @@ impl Application {
 
     pub fn redirect_uri_list(&self) -> Vec<&str> {
         self.redirect_uris.split_whitespace().collect()
+    }
+
+    pub fn post_logout_redirect_uri_list(&self) -> Vec<&str> {
+        self.post_logout_redirect_uris.split_whitespace().collect()
+    }
+
+    /// The column holds only what `IdTokenAlg::parse` accepted; anything else (a hand-made
+    /// row) falls back to RS256, which every relying party can verify.
+    pub fn id_token_alg(&self) -> IdTokenAlg {
+        IdTokenAlg::parse(&self.id_token_signed_response_alg).unwrap_or_default()
     }
 
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Application>> {
@@ -217,5 +229,7 @@ pub struct ApplicationChanges<'a> {
     pub grant_types: &'a str,
     pub redirect_uris: &'a str,
     pub skip_authorization: bool,
+    pub post_logout_redirect_uris: &'a str,
+    pub id_token_signed_response_alg: &'a str,
     pub updated_at: i64,
 }

@@ -330,7 +330,7 @@ impl TokenIssuer {
         auth_time: i64,
         nonce: Option<&str>,
     ) -> Issued {
-        let alg = IdTokenAlg::parse(&app.id_token_signed_response_alg).unwrap_or_default();
+        let alg = app.id_token_alg();
         let claims = IdClaims {
             iss: self.issuer.clone(),
             aud: app.client_id.clone(),

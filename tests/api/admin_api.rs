@@ -154,6 +154,9 @@ both_backends! {
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb#x"] }),
             json!({ "name": "X", "grant_types": ["authorization_code"], "redirect_uris": ["https://a.example/cb\nhttps://b.example/cb"] }),
             json!({ "name": "X", "grant_types": ["password"], "skip_authorization": "maybe" }),
+            json!({ "name": "X", "grant_types": ["password"], "id_token_signed_response_alg": "HS256" }),
+            json!({ "name": "X", "grant_types": ["authorization_code"], "post_logout_redirect_uris": ["javascript:alert(1)//"] }),
+            json!({ "name": "X", "grant_types": ["authorization_code"], "post_logout_redirect_uris": ["/relative"] }),
         ] {
             let response = call(&app, Method::POST, "/admin/api/applications", &token, Some(body.clone())).await;
             assert_oauth_error(response, 400, "invalid_request").await;
@@ -169,6 +172,61 @@ both_backends! {
         assert_eq!(listing["total"], 0);
         let nul = call(&app, Method::GET, "/admin/api/audit?action=%00", &token, None).await;
         assert_oauth_error(nul, 400, "invalid_request").await;
+    }
+
+    async fn an_application_carries_its_logout_uris_and_id_token_algorithm(backend) {
+        let app = spawn_app(backend).await;
+        let token = staff_token(&app).await;
+        let plain = json!({ "name": "Plain", "grant_types": ["password"] });
+        let plain = json_of(call(&app, Method::POST, "/admin/api/applications", &token, Some(plain)).await, 201).await;
+        assert_eq!(plain["id_token_signed_response_alg"], "RS256");
+        assert_eq!(plain["post_logout_redirect_uris"], json!([]));
+
+        let logout = json!(["https://rp.example/signed-out", "https://rp.example/bye?from=op,1"]);
+        let created = json_of(call(&app, Method::POST, "/admin/api/applications", &token, Some(json!({
+            "name": "Relying party", "client_type": "public", "grant_types": ["authorization_code"],
+            "redirect_uris": ["https://rp.example/cb"], "post_logout_redirect_uris": logout,
+            "id_token_signed_response_alg": "EdDSA",
+        }))).await, 201).await;
+        assert_eq!(created["post_logout_redirect_uris"], logout);
+        assert_eq!(created["id_token_signed_response_alg"], "EdDSA");
+        let path = format!("/admin/api/applications/{}", text(&created, "client_id"));
+        let shown = json_of(call(&app, Method::GET, &path, &token, None).await, 200).await;
+        assert_eq!((&shown["post_logout_redirect_uris"], &shown["id_token_signed_response_alg"]), (&logout, &json!("EdDSA")));
+        let listing = json_of(call(&app, Method::GET, "/admin/api/applications", &token, None).await, 200).await;
+        let listed = listing["items"].as_array().unwrap().iter().find(|a| a["client_id"] == created["client_id"]).unwrap().clone();
+        assert_eq!((&listed["post_logout_redirect_uris"], &listed["id_token_signed_response_alg"]), (&logout, &json!("EdDSA")));
+        let listed_plain = listing["items"].as_array().unwrap().iter().find(|a| a["client_id"] == plain["client_id"]).unwrap().clone();
+        assert_eq!((&listed_plain["post_logout_redirect_uris"], &listed_plain["id_token_signed_response_alg"]), (&json!([]), &json!("RS256")));
+
+        // A PATCH of other fields keeps them; a PATCH of them changes them.
+        let renamed = json_of(call(&app, Method::PATCH, &path, &token, Some(json!({ "name": "RP" }))).await, 200).await;
+        assert_eq!((&renamed["post_logout_redirect_uris"], &renamed["id_token_signed_response_alg"]), (&logout, &json!("EdDSA")));
+        let edit = json!({ "post_logout_redirect_uris": ["https://rp.example/after"], "id_token_signed_response_alg": "RS256" });
+        let edited = json_of(call(&app, Method::PATCH, &path, &token, Some(edit)).await, 200).await;
+        assert_eq!(edited["post_logout_redirect_uris"], json!(["https://rp.example/after"]));
+        assert_eq!(edited["id_token_signed_response_alg"], "RS256");
+        let cleared = json_of(call(&app, Method::PATCH, &path, &token, Some(json!({ "post_logout_redirect_uris": [] }))).await, 200).await;
+        assert_eq!(cleared["post_logout_redirect_uris"], json!([]));
+
+        // Refused as a bad redirect URI is, and the application is left as it was.
+        for body in [
+            json!({ "id_token_signed_response_alg": "HS256" }),
+            json!({ "id_token_signed_response_alg": "rs256" }),
+            json!({ "id_token_signed_response_alg": "none" }),
+            json!({ "post_logout_redirect_uris": ["javascript:alert(1)//"] }),
+            json!({ "post_logout_redirect_uris": ["not a url"] }),
+            json!({ "post_logout_redirect_uris": ["https://rp.example/bye#x"] }),
+            json!({ "post_logout_redirect_uris": ["https://rp.example/bye\tjavascript:alert(1)"] }),
+        ] {
+            let refused = call(&app, Method::PATCH, &path, &token, Some(body.clone())).await;
+            let error = assert_oauth_error(refused, 400, "invalid_request").await;
+            let description = text(&error, "error_description");
+            assert!(["algorithm", "redirect", "URL"].iter().any(|w| description.contains(w)), "{body}: {description}");
+        }
+        let kept = json_of(call(&app, Method::GET, &path, &token, None).await, 200).await;
+        assert_eq!((&kept["post_logout_redirect_uris"], &kept["id_token_signed_response_alg"]), (&json!([]), &json!("RS256")));
+        assert_eq!(audit_count(&app, &token, "application.update").await, 3);
     }
 
     // A comma is legal inside a URI, so it must not split one registered URI into two:

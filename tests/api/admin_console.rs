@@ -78,6 +78,16 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
             .await?
             .click()
             .await?;
+        browser
+            .find(Locator::Css("#edit-application select[name=id_token_signed_response_alg]"))
+            .await?
+            .select_by_value("EdDSA")
+            .await?;
+        browser
+            .find(Locator::Css("#edit-application textarea[name=post_logout_redirect_uris]"))
+            .await?
+            .send_keys("https://console.example/signed-out")
+            .await?;
         browser.find(Locator::Css("#edit-application button[type=submit]")).await?.click().await?;
         browser.wait().for_element(Locator::Css("p.notice")).await?;
 
@@ -129,6 +139,8 @@ async fn staff_manage_applications_tokens_and_users_and_others_are_kept_out() {
         .unwrap();
     assert!(edited.skip_authorization);
     assert_eq!(edited.grant_types, "client_credentials");
+    assert_eq!(edited.id_token_signed_response_alg, "EdDSA");
+    assert_eq!(edited.post_logout_redirect_uris, "https://console.example/signed-out");
 
     // The revoked sign-in and the deactivated user are dead over HTTP too.
     assert_eq!(app.user_status(&text(&pair, "access_token")).await, 401);

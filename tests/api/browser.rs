@@ -520,6 +520,7 @@ both_backends! {
             redirect_uris: vec![REDIRECT.into()],
             skip_authorization: true,
             owner_id: None,
+            ..Default::default()
         };
         let created = portcullis::manage::create_application(&mut portcullis::db::Writer::offline(&mut app.db()), &spec).unwrap();
         let client = TestClient { id: created.client_id, secret: None };

@@ -99,6 +99,7 @@ impl LandingClient {
                 redirect_uris: vec![redirect_uri.clone()],
                 skip_authorization,
                 owner_id: None,
+                ..ApplicationSpec::default()
             },
         )
         .unwrap();

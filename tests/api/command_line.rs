@@ -39,6 +39,47 @@ both_backends! {
         assert_eq!(items[1]["redirect_uris"][0], "http://localhost:3000/cb");
     }
 
+    async fn app_create_sets_logout_uris_and_the_id_token_algorithm(backend) {
+        let app = spawn_app(backend).await;
+        let created = stdout_json(&app.cli(
+            &["app", "create", "--name", "RP", "--client-type", "public", "--grant-types", "authorization_code",
+              "--redirect-uri", "https://rp.example/cb",
+              "--post-logout-redirect-uri", "https://rp.example/signed-out",
+              "--post-logout-redirect-uri", "https://rp.example/bye?from=op,1",
+              "--id-token-signed-response-alg", "EdDSA", "--json"],
+            None,
+        ));
+        let logout = serde_json::json!(["https://rp.example/signed-out", "https://rp.example/bye?from=op,1"]);
+        assert_eq!(created["post_logout_redirect_uris"], logout);
+        assert_eq!(created["id_token_signed_response_alg"], "EdDSA");
+        assert!(created.get("client_secret").is_none(), "a public client has no secret: {created}");
+        stdout_json(&app.cli(
+            &["app", "create", "--name", "Plain", "--client-type", "confidential", "--grant-types", "password", "--json"],
+            None,
+        ));
+
+        let listed = stdout_json(&app.cli(&["app", "list", "--json"], None));
+        let items = listed.as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0]["client_id"], created["client_id"]);
+        assert_eq!(items[0]["post_logout_redirect_uris"], logout);
+        assert_eq!(items[0]["id_token_signed_response_alg"], "EdDSA");
+        assert_eq!(items[1]["post_logout_redirect_uris"], serde_json::json!([]));
+        assert_eq!(items[1]["id_token_signed_response_alg"], "RS256");
+
+        let base = ["app", "create", "--name", "Bad", "--client-type", "public", "--grant-types", "authorization_code"];
+        let bad_alg = app.cli(&[&base[..], &["--id-token-signed-response-alg", "HS256"]].concat(), None);
+        assert!(!bad_alg.status.success());
+        let said = String::from_utf8_lossy(&bad_alg.stderr);
+        assert!(said.contains("HS256") && said.contains("expected RS256 or EdDSA"), "{said}");
+        let bad_uri = app.cli(&[&base[..], &["--post-logout-redirect-uri", "javascript:alert(1)//"]].concat(), None);
+        assert!(!bad_uri.status.success());
+        let said = String::from_utf8_lossy(&bad_uri.stderr);
+        assert!(said.contains("Post-logout redirect URIs may not use the javascript scheme"), "{said}");
+        let listed = stdout_json(&app.cli(&["app", "list", "--json"], None));
+        assert_eq!(listed.as_array().unwrap().len(), 2, "the refused commands registered nothing");
+    }
+
     async fn rotate_secret_replaces_the_old_secret(backend) {
         let app = spawn_app(backend).await;
         let replica = app.replica().await;

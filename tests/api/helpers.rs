@@ -218,6 +218,7 @@ impl TestApp {
             redirect_uris: vec!["http://localhost:3000/callback".into()],
             skip_authorization: false,
             owner_id: None,
+            ..ApplicationSpec::default()
         };
         let created = manage::create_application(&mut portcullis::db::Writer::offline(&mut self.db()), &spec)
             .expect("application created");

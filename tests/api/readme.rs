@@ -208,6 +208,7 @@ async fn serve_readme_page(app: &TestApp, page_origin: &MockServer) -> TestClien
             redirect_uris: vec![redirect_uri],
             skip_authorization: false,
             owner_id: None,
+            ..ApplicationSpec::default()
         },
     )
     .expect("application created");
