@@ -22,6 +22,12 @@ use crate::store::rotation::{self, Rotation, RotationWrite};
 use crate::store::tokens::{AccessRecord, NewAccess, NewRefresh};
 use crate::store::users::User;
 
+/// Whether a stored scope has `openid`, without building the `Scope` every refresh would
+/// otherwise pay for.
+fn asks_for_openid(scope: &str) -> bool {
+    scope.split_whitespace().any(|word| word == crate::domain::scope::OPENID)
+}
+
 /// Which refresh token, if any, comes with the access token (a rotation continues a
 /// family: `TokenIssuer::rotate`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -221,10 +227,15 @@ impl TokenIssuer {
                 let openid = Scope::from_stored(&scope);
                 let issued = self.unsigned(grant_type, application, user_id, scope, jti, refresh_token, now);
                 if openid.is_openid() {
-                    // A family from before it asked for `openid` (an import) started no later
-                    // than its token did.
-                    let auth_time =
-                        openid_sign_ins::auth_time(conn, &parent.family_id)?.unwrap_or(parent.created_at);
+                    // A family that started without a record (an import) started no later than
+                    // its token did; recorded now, the next refreshes keep that time.
+                    let auth_time = match openid_sign_ins::auth_time(conn, &parent.family_id)? {
+                        Some(auth_time) => auth_time,
+                        None => {
+                            openid_sign_ins::record(conn, &parent.family_id, parent.created_at, now)?;
+                            parent.created_at
+                        }
+                    };
                     let user = User::find(conn, parent.user_id)?
                         .ok_or_else(|| ApiError::internal("the refreshed user is gone"))?;
                     let sid = parent.family_id;
@@ -278,10 +289,10 @@ impl TokenIssuer {
         Ok(match returning_sign_in::sign_in(conn, &write)? {
             ReturningSignIn::SignedIn(user) => {
                 let refresh_token = Some(token.token);
-                let openid = Scope::from_stored(&scope);
+                let openid = asks_for_openid(&scope).then(|| Scope::from_stored(&scope));
                 let mut issued =
                     self.unsigned(grant_type, application, Some(user.id), scope, jti, refresh_token, now);
-                if openid.is_openid() {
+                if let Some(openid) = openid {
                     openid_sign_ins::record(conn, &family_id, now, now)?;
                     issued = self.with_id_token(issued, application, &user, &openid, family_id, now, None);
                 }
