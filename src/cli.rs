@@ -54,6 +54,12 @@ pub enum Command {
     Keys(KeysCommand),
     /// Bring users, applications and social links over from a drf-social-oauth2 database.
     ImportDjango(ImportDjangoArgs),
+    /// Delete expired and revoked rows once, as every server's janitor does on its own.
+    Prune {
+        /// Print the rows deleted per table as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -126,6 +132,17 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
             import_django::import_django(&mut conn, args, settings.refresh_token_ttl)
         }
         Command::App(app) => app_command(&mut conn, &settings.database_url, app),
+        Command::Prune { json } => {
+            let report = crate::janitor::run_offline(&mut conn, settings).map_err(CliError::Prune)?;
+            if json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                for (table, rows) in report.tables() {
+                    println!("{table:<22} {rows:>10} deleted");
+                }
+            }
+            Ok(())
+        }
         Command::Keys(KeysCommand::Rotate) => {
             let kids = conn
                 .transaction(|conn| {

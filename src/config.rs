@@ -76,6 +76,10 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub providers: ProviderSettings,
     pub mail: MailSettings,
+    /// `PORTCULLIS_JANITOR_INTERVAL`: seconds between janitor runs on each server (0: none).
+    pub janitor_interval_secs: u64,
+    /// `PORTCULLIS_AUDIT_RETENTION_DAYS`: audit events older than this are deleted.
+    pub audit_retention_days: i64,
     /// `RUST_LOG`, for the file's value to apply too (the environment's wins anyway).
     pub log_filter: String,
 }
@@ -192,6 +196,12 @@ pub const SETTINGS: &[Setting] = &[
         "false",
         "true: the password grant refuses accounts whose email is not verified",
     ),
+    plain(
+        "PORTCULLIS_JANITOR_INTERVAL",
+        "600",
+        "Seconds between the janitor's runs on each server, which delete expired and revoked rows (0: never)",
+    ),
+    plain("PORTCULLIS_AUDIT_RETENTION_DAYS", "365", "Days audit events are kept"),
     plain("PORTCULLIS_PROVIDER_TIMEOUT_MS", "5000", "Timeout of each call to an identity provider, in milliseconds"),
     unset(
         "PORTCULLIS_GOOGLE_CLIENT_IDS",
@@ -418,6 +428,11 @@ impl RawSettings {
                     .unwrap_or_else(|| issuer.clone()),
                 require_verified_email: self.flag("PORTCULLIS_REQUIRE_VERIFIED_EMAIL")?,
             },
+            janitor_interval_secs: self.number("PORTCULLIS_JANITOR_INTERVAL")?,
+            audit_retention_days: positive(
+                "PORTCULLIS_AUDIT_RETENTION_DAYS",
+                self.number("PORTCULLIS_AUDIT_RETENTION_DAYS")?,
+            )?,
             issuer,
             log_filter: self.string("RUST_LOG"),
         })

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod grants;
 pub mod import;
+pub mod janitor;
 pub mod mail;
 pub mod manage;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! Prometheus metrics: requests and latencies per endpoint and status, tokens per grant.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::domain::GrantType;
@@ -15,6 +15,9 @@ pub struct Metrics {
     mail_failures: IntCounterVec,
     mail_dropped: IntCounterVec,
     mail_queued: IntGauge,
+    janitor_deleted: IntCounterVec,
+    janitor_last_run: IntGauge,
+    table_rows: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -63,6 +66,24 @@ impl Metrics {
         let mail_queued =
             IntGauge::new("portcullis_mail_queued", "Mails waiting for delivery on this server")
                 .expect("valid metric");
+        let janitor_deleted = counter(
+            "portcullis_janitor_deleted_rows_total",
+            "Rows the janitor deleted, by table",
+            &["table"],
+        );
+        let janitor_last_run = IntGauge::new(
+            "portcullis_janitor_last_run_timestamp_seconds",
+            "When this server's janitor last finished a run (Unix seconds)",
+        )
+        .expect("valid metric");
+        let table_rows = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_table_rows",
+                "Rows per table as the database estimates them, after the janitor's run",
+            ),
+            &["table"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -71,10 +92,25 @@ impl Metrics {
             Box::new(mail_failures.clone()),
             Box::new(mail_dropped.clone()),
             Box::new(mail_queued.clone()),
+            Box::new(janitor_deleted.clone()),
+            Box::new(janitor_last_run.clone()),
+            Box::new(table_rows.clone()),
         ] {
             registry.register(metric).expect("metric registered once");
         }
-        Self { registry, requests, latency, tokens, mail_sent, mail_failures, mail_dropped, mail_queued }
+        Self {
+            registry,
+            requests,
+            latency,
+            tokens,
+            mail_sent,
+            mail_failures,
+            mail_dropped,
+            mail_queued,
+            janitor_deleted,
+            janitor_last_run,
+            table_rows,
+        }
     }
 
     pub fn observe_request(&self, endpoint: &str, method: &str, status: u16, seconds: f64) {
@@ -100,6 +136,18 @@ impl Metrics {
 
     pub fn mail_queued(&self, change: i64) {
         self.mail_queued.add(change);
+    }
+
+    pub fn janitor_deleted(&self, table: &str, rows: u64) {
+        self.janitor_deleted.with_label_values(&[table]).inc_by(rows);
+    }
+
+    pub fn janitor_ran(&self, at: i64) {
+        self.janitor_last_run.set(at);
+    }
+
+    pub fn table_rows(&self, table: &str, rows: i64) {
+        self.table_rows.with_label_values(&[table]).set(rows);
     }
 
     pub fn render(&self) -> String {

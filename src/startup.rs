@@ -114,6 +114,7 @@ impl Application {
         });
         state.clients.write_upgrades_with(state.writes.clone());
         spawn_key_reloader(pool, keys);
+        crate::janitor::spawn(state.clone());
 
         let server = HttpServer::new(move || {
             let metrics = state.metrics.clone();

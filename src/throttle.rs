@@ -197,3 +197,9 @@ pub fn clear_account(conn: &mut Writer<'_>, user: &User) -> Result<(), ApiError>
     attempts::clear(conn, ACCOUNT, &account_key("", Some(user)))?;
     Ok(())
 }
+
+/// The earliest moment any counter still counts at `now`: attempts older than this are in
+/// no window, and the janitor may delete them.
+pub fn oldest_counted(t: &ThrottleSettings, now: i64) -> i64 {
+    now - t.window_secs.max(MAIL_WINDOW_SECS)
+}

@@ -37,6 +37,9 @@ pub enum CliError {
     /// Rotating the signing keys failed.
     #[error("{0}")]
     Keys(#[source] ApiError),
+    /// The janitor's run failed.
+    #[error("prune: {0}")]
+    Prune(#[source] ApiError),
     #[error("{0}")]
     Startup(#[from] StartupError),
     #[error("{0}")]

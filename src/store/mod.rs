@@ -8,6 +8,7 @@ pub mod audit;
 pub mod browser;
 pub mod django_imports;
 pub mod email_tokens;
+pub mod janitor;
 pub mod keys;
 pub mod openid_sign_ins;
 pub mod pairs;

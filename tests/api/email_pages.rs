@@ -86,6 +86,7 @@ impl Served {
             .env("PORTCULLIS_WORKERS", "1")
             .env("PORTCULLIS_SMTP_URL", smtp_url)
             .env("RUST_LOG", "debug")
+            .env("PORTCULLIS_JANITOR_INTERVAL", "0")
             .env_remove("PORTCULLIS_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -168,7 +168,10 @@ async fn start_server(database_url: String, db: TestDb, configure: impl FnOnce(&
     raw.set("DATABASE_URL", &database_url)
         .set("PORTCULLIS_BIND", "127.0.0.1:0")
         .set("PORTCULLIS_WORKERS", "1")
-        .set("PORTCULLIS_DB_POOL_SIZE", "8");
+        .set("PORTCULLIS_DB_POOL_SIZE", "8")
+        // A janitor run in the middle of a test would delete the rows it set up to expire;
+        // the tests of the janitor turn it on.
+        .set("PORTCULLIS_JANITOR_INTERVAL", "0");
     configure(&mut raw);
     let settings = raw.parse().expect("test settings");
     let app = Application::build(settings).await.expect("server starts");

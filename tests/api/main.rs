@@ -18,6 +18,7 @@ mod email_pages;
 mod import_django;
 mod imported_tokens;
 
+mod janitor;
 mod lifecycle;
 mod openapi;
 mod openid_connect;
