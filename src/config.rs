@@ -80,6 +80,8 @@ pub struct Settings {
     pub janitor_interval_secs: u64,
     /// `PORTCULLIS_AUDIT_RETENTION_DAYS`: audit events older than this are deleted.
     pub audit_retention_days: i64,
+    /// `PORTCULLIS_KEY_ROTATION_DAYS`: signing keys rotate by themselves this often (0: never).
+    pub key_rotation_days: i64,
     /// `RUST_LOG`, for the file's value to apply too (the environment's wins anyway).
     pub log_filter: String,
 }
@@ -202,6 +204,11 @@ pub const SETTINGS: &[Setting] = &[
         "Seconds between the janitor's runs on each server, which delete expired and revoked rows (0: never)",
     ),
     plain("PORTCULLIS_AUDIT_RETENTION_DAYS", "365", "Days audit events are kept"),
+    plain(
+        "PORTCULLIS_KEY_ROTATION_DAYS",
+        "30",
+        "Days between automatic rotations of the signing keys, by one replica (0: only keys rotate)",
+    ),
     plain("PORTCULLIS_PROVIDER_TIMEOUT_MS", "5000", "Timeout of each call to an identity provider, in milliseconds"),
     unset(
         "PORTCULLIS_GOOGLE_CLIENT_IDS",
@@ -433,6 +440,7 @@ impl RawSettings {
                 "PORTCULLIS_AUDIT_RETENTION_DAYS",
                 self.number("PORTCULLIS_AUDIT_RETENTION_DAYS")?,
             )?,
+            key_rotation_days: self.number::<i64>("PORTCULLIS_KEY_ROTATION_DAYS")?.max(0),
             issuer,
             log_filter: self.string("RUST_LOG"),
         })

@@ -22,7 +22,7 @@ use crate::routes;
 use crate::state::AppState;
 use crate::store::secrets;
 use crate::tokens::random;
-use crate::tokens::{KeyStore, TokenIssuer};
+use crate::tokens::{keys, KeyStore, TokenIssuer};
 use secrecy::SecretString;
 
 /// How often each replica re-reads the key table, so a `keys rotate` run elsewhere
@@ -53,6 +53,7 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
     let pool = pool.clone();
     let issuer = settings.issuer.clone();
     let configured = settings.secret_key.clone();
+    let rotation = KeyRotation::of(settings);
     web::block(move || {
         let failed = StartupError::Database;
         let mut pooled = pool.get().map_err(|e| StartupError::Database(e.into()))?;
@@ -60,6 +61,9 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
         // Before the server answers: nothing else writes through this connection.
         let mut conn = Writer::offline(&mut pooled);
         let keys = KeyStore::load_or_create(&mut conn, &issuer).map_err(failed)?;
+        // Reloaded either way: a replica that waited on another's rotation sees its keys.
+        rotate_keys_if_due(&mut conn, &rotation).map_err(failed)?;
+        keys.reload(&mut conn).map_err(failed)?;
         let secret = match configured {
             Some(secret) => secret,
             None => secrets::get_or_create(&mut conn, "secret_key", || random::token(32))
@@ -113,7 +117,7 @@ impl Application {
             secret_key,
         });
         state.clients.write_upgrades_with(state.writes.clone());
-        spawn_key_reloader(pool, keys);
+        spawn_key_reloader(pool, state.writes.clone(), keys, KeyRotation::of(&settings));
         crate::janitor::spawn(state.clone());
 
         let server = HttpServer::new(move || {
@@ -194,12 +198,53 @@ fn cors(origins: &[String]) -> Cors {
     cors
 }
 
-fn spawn_key_reloader(pool: DbPool, keys: Arc<KeyStore>) {
+/// When keys rotate by themselves (SPEC §14).
+#[derive(Clone, Copy)]
+struct KeyRotation {
+    every_secs: i64,
+    token_lifetime: i64,
+}
+
+impl KeyRotation {
+    fn of(settings: &Settings) -> Self {
+        Self { every_secs: settings.key_rotation_days * 86_400, token_lifetime: settings.access_token_ttl }
+    }
+}
+
+/// Rotates the keys if they are due; whether it did.
+fn rotate_keys_if_due(conn: &mut Writer<'_>, rotation: &KeyRotation) -> Result<bool, ApiError> {
+    let reload = KEY_RELOAD_PERIOD.as_secs() as i64;
+    let rotated = keys::rotate_if_due(conn, rotation.every_secs, rotation.token_lifetime, reload)?;
+    if let Some(kids) = &rotated {
+        tracing::info!(ed25519 = %kids[0], rsa = %kids[1], "signing keys rotated; they sign once published for a while");
+        for kid in kids {
+            crate::store::audit::record(
+                conn,
+                crate::store::audit::NewAuditEvent {
+                    action: "signing_key.rotate",
+                    target_type: "signing_key",
+                    target_id: kid,
+                    detail: "automatic",
+                    ..Default::default()
+                },
+            )?;
+        }
+    }
+    Ok(rotated.is_some())
+}
+
+/// Every `KEY_RELOAD_PERIOD`: rotates the keys if they are due, then re-reads the key
+/// table, so a rotation here or elsewhere (`keys rotate`, another replica) reaches this
+/// server's signing and verifying within a period.
+fn spawn_key_reloader(pool: DbPool, writes: Writes, keys: Arc<KeyStore>, rotation: KeyRotation) {
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(KEY_RELOAD_PERIOD);
         ticker.tick().await;
         loop {
             ticker.tick().await;
+            if let Err(error) = writes.run(move |conn| rotate_keys_if_due(conn, &rotation)).await {
+                tracing::warn!(%error, "key rotation check failed");
+            }
             let keys = keys.clone();
             if let Err(error) = db::run(&pool, move |conn| keys.reload(conn)).await {
                 tracing::warn!(%error, "key reload failed");

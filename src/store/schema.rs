@@ -88,6 +88,7 @@ diesel::table! {
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
         publish_until -> Nullable<BigInt>,
+        activates_at -> Nullable<BigInt>,
     }
 }
 

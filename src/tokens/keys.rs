@@ -85,20 +85,20 @@ impl KeyStore {
         let now = crate::time::now();
         let mut rows = key_rows::published(conn, now)?;
         let signing = |rows: &[SigningKeyRow], algorithm: &str| {
-            rows.iter().any(|r| r.retired_at.is_none() && r.algorithm == algorithm)
+            rows.iter().any(|r| r.signs_at(now) && r.algorithm == algorithm)
         };
         // A database from before ID tokens has an Ed25519 key only: its RSA key is made
         // here, on the first start that needs it.
         if !signing(&rows, EDDSA) || !signing(&rows, RS256) {
             if !signing(&rows, EDDSA) {
-                create_ed25519_key(conn)?;
+                create_ed25519_key(conn, None)?;
             }
             if !signing(&rows, RS256) {
-                create_rsa_key(conn)?;
+                create_rsa_key(conn, None)?;
             }
             rows = key_rows::published(conn, now)?;
         }
-        let keys = build_keys(&rows)?;
+        let keys = build_keys(&rows, now)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[issuer]);
@@ -117,11 +117,12 @@ impl KeyStore {
 
     /// Re-reads the key table (after a rotation elsewhere).
     pub fn reload(&self, conn: &mut DbConnection) -> Result<(), ApiError> {
-        let rows = key_rows::published(conn, crate::time::now())?;
+        let now = crate::time::now();
+        let rows = key_rows::published(conn, now)?;
         if rows.is_empty() {
             return Ok(());
         }
-        let keys = build_keys(&rows)?;
+        let keys = build_keys(&rows, now)?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
         self.verified.clear();
         *self.last_reload.write().unwrap_or_else(|e| e.into_inner()) = Instant::now();
@@ -241,9 +242,10 @@ impl KeyStore {
         match check(self) {
             Err(VerifyError::UnknownKey) if self.may_reload() => {
                 *self.last_reload.write().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-                let rows = db::run(pool, |conn| Ok(key_rows::published(conn, crate::time::now())?)).await;
+                let now = crate::time::now();
+                let rows = db::run(pool, move |conn| Ok(key_rows::published(conn, now)?)).await;
                 if let Ok(rows) = rows {
-                    if let Ok(keys) = build_keys(&rows) {
+                    if let Ok(keys) = build_keys(&rows, now) {
                         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
                         self.verified.clear();
                     }
@@ -259,25 +261,32 @@ impl KeyStore {
     }
 }
 
-/// Generates and stores a new Ed25519 key; returns its `kid`.
-pub fn create_ed25519_key(conn: &mut Writer<'_>) -> Result<String, ApiError> {
+/// Generates and stores a new Ed25519 key, signing from `activates_at` (None: at once);
+/// returns its `kid`.
+pub fn create_ed25519_key(conn: &mut Writer<'_>, activates_at: Option<i64>) -> Result<String, ApiError> {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(ApiError::internal)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(ApiError::internal)?;
     let public = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-    store_key(conn, EDDSA, pkcs8.as_ref(), &public)
+    store_key(conn, EDDSA, pkcs8.as_ref(), &public, activates_at)
 }
 
 /// Generates and stores a new 2048-bit RSA key; returns its `kid`. Its public half is
 /// kept as the JWKS `n` and `e`, joined by a dot.
-pub fn create_rsa_key(conn: &mut Writer<'_>) -> Result<String, ApiError> {
+pub fn create_rsa_key(conn: &mut Writer<'_>, activates_at: Option<i64>) -> Result<String, ApiError> {
     let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(ApiError::internal)?;
     let pkcs8 = pair.as_der().map_err(ApiError::internal)?;
     let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
     let public = format!("{}.{}", URL_SAFE_NO_PAD.encode(&public.n), URL_SAFE_NO_PAD.encode(&public.e));
-    store_key(conn, RS256, pkcs8.as_ref(), &public)
+    store_key(conn, RS256, pkcs8.as_ref(), &public, activates_at)
 }
 
-fn store_key(conn: &mut Writer<'_>, algorithm: &str, pkcs8: &[u8], public: &str) -> Result<String, ApiError> {
+fn store_key(
+    conn: &mut Writer<'_>,
+    algorithm: &str,
+    pkcs8: &[u8],
+    public: &str,
+    activates_at: Option<i64>,
+) -> Result<String, ApiError> {
     let kid = crate::tokens::random::token(12);
     key_rows::insert(
         conn,
@@ -287,6 +296,7 @@ fn store_key(conn: &mut Writer<'_>, algorithm: &str, pkcs8: &[u8], public: &str)
             private_key: &STANDARD.encode(pkcs8),
             public_key: public,
             created_at: crate::time::now(),
+            activates_at,
         },
     )?;
     Ok(kid)
@@ -297,19 +307,52 @@ fn store_key(conn: &mut Writer<'_>, algorithm: &str, pkcs8: &[u8], public: &str)
 /// until they expire. Returns the new `kid`s, Ed25519 first.
 pub fn rotate(conn: &mut Writer<'_>, publish_for: i64) -> Result<[String; 2], ApiError> {
     conn.transaction(|conn| {
-        let kids = [create_ed25519_key(conn)?, create_rsa_key(conn)?];
+        let kids = [create_ed25519_key(conn, None)?, create_rsa_key(conn, None)?];
         let now = crate::time::now();
         key_rows::retire_all_but(conn, &kids, now, now + publish_for)?;
         Ok(kids)
     })
 }
 
-fn build_keys(rows: &[SigningKeyRow]) -> Result<Keys, ApiError> {
-    // Rows come newest first: the newest unretired key of an algorithm signs.
+/// How long a scheduled rotation's new keys are published before they sign: twice the
+/// JWKS's `max-age`, so that a resource server caching the key set has fetched them.
+pub const PUBLISH_AHEAD_SECS: i64 = 600;
+
+/// Rotates both keys if the newest is `every` seconds old or more (SPEC §14). The new keys
+/// are published at once and sign from `PUBLISH_AHEAD_SECS` on; the old ones sign until
+/// then and stay published until every token they can have signed has expired
+/// (`token_lifetime` after that, plus the servers' reload period). Of replicas checking at
+/// once, one rotates (`store::keys::lock_rotation`); the others see its keys and do
+/// nothing. Returns the new `kid`s, if it rotated.
+pub fn rotate_if_due(
+    conn: &mut Writer<'_>,
+    every: i64,
+    token_lifetime: i64,
+    reload_period: i64,
+) -> Result<Option<[String; 2]>, ApiError> {
+    if every <= 0 {
+        return Ok(None);
+    }
+    conn.transaction(|conn| {
+        key_rows::lock_rotation(conn)?;
+        let now = crate::time::now();
+        if key_rows::newest(conn)?.is_some_and(|made| made > now - every) {
+            return Ok(None);
+        }
+        let activates_at = now + PUBLISH_AHEAD_SECS;
+        let kids = [create_ed25519_key(conn, Some(activates_at))?, create_rsa_key(conn, Some(activates_at))?];
+        let publish_until = activates_at + token_lifetime + reload_period + LEEWAY_SECS as i64;
+        key_rows::retire_all_but(conn, &kids, activates_at, publish_until)?;
+        Ok(Some(kids))
+    })
+}
+
+fn build_keys(rows: &[SigningKeyRow], now: i64) -> Result<Keys, ApiError> {
+    // Rows come newest first: the newest key of an algorithm that signs now does.
     let signer = |algorithm: &str| {
         rows.iter()
             .filter(|r| r.algorithm == algorithm)
-            .find(|r| r.retired_at.is_none())
+            .find(|r| r.signs_at(now))
             .or_else(|| rows.iter().find(|r| r.algorithm == algorithm))
             .ok_or_else(|| ApiError::internal(format!("no {algorithm} signing key")))
     };

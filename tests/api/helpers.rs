@@ -228,9 +228,14 @@ impl TestApp {
         TestClient { id: created.client_id, secret: created.client_secret.map(|s| s.expose().to_owned()) }
     }
 
-    /// A second server on the same database, as a replica behind a load balancer.
+    /// A second server on the same database, as a replica behind a load balancer: the
+    /// same issuer, so each verifies the tokens the other signs.
     pub async fn replica(&self) -> TestApp {
-        start_server(self.database_url.clone(), TestDb::Shared, |_| {}).await
+        let issuer = self.address.clone();
+        start_server(self.database_url.clone(), TestDb::Shared, move |raw| {
+            raw.set("PORTCULLIS_ISSUER", issuer);
+        })
+        .await
     }
 
     /// A confidential client allowed password, refresh_token and client_credentials.

@@ -19,6 +19,7 @@ mod import_django;
 mod imported_tokens;
 
 mod janitor;
+mod key_rotation;
 mod lifecycle;
 mod openapi;
 mod openid_connect;
