@@ -5,6 +5,7 @@ mod audit;
 mod configuration;
 mod error;
 mod import_django;
+mod reseal;
 mod superuser;
 
 use std::path::PathBuf;
@@ -99,6 +100,10 @@ pub enum AppCommand {
 pub enum KeysCommand {
     /// Start signing with a new key; old keys stay published until their tokens expire.
     Rotate,
+    /// Seal the private keys and provider refresh tokens under a new PORTCULLIS_SECRET_KEY,
+    /// opening them with PORTCULLIS_OLD_SECRET_KEY (default: the secret generated into the
+    /// database, for a deployment that had none).
+    Reseal,
 }
 
 /// Parses the command line. Also returns the settings given as flags or in the
@@ -143,10 +148,12 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
             }
             Ok(())
         }
+        Command::Keys(KeysCommand::Reseal) => reseal::reseal(&mut conn, settings),
         Command::Keys(KeysCommand::Rotate) => {
+            keys::check_sealing(&mut conn, settings.secret_key.as_ref()).map_err(CliError::Sealed)?;
             let kids = conn
                 .transaction(|conn| {
-                    let kids = keys::rotate(conn, settings.access_token_ttl)?;
+                    let kids = keys::rotate(conn, settings.access_token_ttl, settings.secret_key.as_ref())?;
                     for kid in &kids {
                         audit::record(conn, "signing_key.rotate", "signing_key", kid, "")?;
                     }

@@ -395,7 +395,16 @@ impl RawSettings {
             refresh_reuse_grace: self.number::<i64>("PORTCULLIS_REFRESH_REUSE_GRACE")?.max(0),
             cors_origins: self.list("PORTCULLIS_CORS_ORIGINS"),
             trusted_proxies,
-            secret_key: self.secret("PORTCULLIS_SECRET_KEY"),
+            secret_key: match self.secret("PORTCULLIS_SECRET_KEY") {
+                // The keys that seal signing keys and provider tokens are derived from it.
+                Some(secret) if secrecy::ExposeSecret::expose_secret(&secret).chars().count() < 32 => {
+                    return Err(ConfigError::invalid(
+                        "PORTCULLIS_SECRET_KEY",
+                        "must be at least 32 characters",
+                    ))
+                }
+                other => other,
+            },
             throttle: ThrottleSettings {
                 window_secs: positive(
                     "PORTCULLIS_THROTTLE_WINDOW",

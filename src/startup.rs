@@ -37,6 +37,8 @@ pub enum StartupError {
     Migration(#[from] db::DbError),
     #[error("{0}")]
     Mail(#[from] crate::mail::MailError),
+    #[error("{0}")]
+    Sealed(#[from] keys::SealError),
     #[error("cannot bind {0}")]
     Bind(#[from] std::io::Error),
 }
@@ -46,9 +48,11 @@ pub struct Application {
     server: Server,
 }
 
-/// Connects, applies migrations, loads (or creates) the signing keys, and settles the
-/// server secret: `PORTCULLIS_SECRET_KEY`, or one generated on first start and shared
-/// by every replica through the database.
+/// Connects, applies migrations, settles the server secret (`PORTCULLIS_SECRET_KEY`, or
+/// one generated on first start and shared by every replica through the database), and
+/// loads (or creates) the signing keys. With an operator's secret the private keys are
+/// sealed under it, those still in clear at this start included; a secret they do not
+/// open with refuses the start rather than serve tokens nobody could verify.
 pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, SecretString), StartupError> {
     let pool = pool.clone();
     let issuer = settings.issuer.clone();
@@ -60,9 +64,13 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
         db::migrate(&mut pooled)?;
         // Before the server answers: nothing else writes through this connection.
         let mut conn = Writer::offline(&mut pooled);
-        let keys = KeyStore::load_or_create(&mut conn, &issuer).map_err(failed)?;
+        keys::check_sealing(&mut conn, configured.as_ref())?;
+        if let Some(secret) = &configured {
+            keys::seal_in_clear(&mut conn, secret).map_err(failed)?;
+        }
+        let keys = KeyStore::load_or_create(&mut conn, &issuer, configured.clone()).map_err(failed)?;
         // Reloaded either way: a replica that waited on another's rotation sees its keys.
-        rotate_keys_if_due(&mut conn, &rotation).map_err(failed)?;
+        rotate_keys_if_due(&mut conn, &rotation, configured.as_ref()).map_err(failed)?;
         keys.reload(&mut conn).map_err(failed)?;
         let secret = match configured {
             Some(secret) => secret,
@@ -117,7 +125,13 @@ impl Application {
             secret_key,
         });
         state.clients.write_upgrades_with(state.writes.clone());
-        spawn_key_reloader(pool, state.writes.clone(), keys, KeyRotation::of(&settings));
+        spawn_key_reloader(
+            pool,
+            state.writes.clone(),
+            keys,
+            KeyRotation::of(&settings),
+            settings.secret_key.clone(),
+        );
         crate::janitor::spawn(state.clone());
 
         let server = HttpServer::new(move || {
@@ -212,9 +226,13 @@ impl KeyRotation {
 }
 
 /// Rotates the keys if they are due; whether it did.
-fn rotate_keys_if_due(conn: &mut Writer<'_>, rotation: &KeyRotation) -> Result<bool, ApiError> {
+fn rotate_keys_if_due(
+    conn: &mut Writer<'_>,
+    rotation: &KeyRotation,
+    sealing: Option<&SecretString>,
+) -> Result<bool, ApiError> {
     let reload = KEY_RELOAD_PERIOD.as_secs() as i64;
-    let rotated = keys::rotate_if_due(conn, rotation.every_secs, rotation.token_lifetime, reload)?;
+    let rotated = keys::rotate_if_due(conn, rotation.every_secs, rotation.token_lifetime, reload, sealing)?;
     if let Some(kids) = &rotated {
         tracing::info!(ed25519 = %kids[0], rsa = %kids[1], "signing keys rotated; they sign once published for a while");
         for kid in kids {
@@ -236,13 +254,22 @@ fn rotate_keys_if_due(conn: &mut Writer<'_>, rotation: &KeyRotation) -> Result<b
 /// Every `KEY_RELOAD_PERIOD`: rotates the keys if they are due, then re-reads the key
 /// table, so a rotation here or elsewhere (`keys rotate`, another replica) reaches this
 /// server's signing and verifying within a period.
-fn spawn_key_reloader(pool: DbPool, writes: Writes, keys: Arc<KeyStore>, rotation: KeyRotation) {
+fn spawn_key_reloader(
+    pool: DbPool,
+    writes: Writes,
+    keys: Arc<KeyStore>,
+    rotation: KeyRotation,
+    sealing: Option<SecretString>,
+) {
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(KEY_RELOAD_PERIOD);
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            if let Err(error) = writes.run(move |conn| rotate_keys_if_due(conn, &rotation)).await {
+            let sealing = sealing.clone();
+            if let Err(error) =
+                writes.run(move |conn| rotate_keys_if_due(conn, &rotation, sealing.as_ref())).await
+            {
                 tracing::warn!(%error, "key rotation check failed");
             }
             let keys = keys.clone();

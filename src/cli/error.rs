@@ -37,6 +37,10 @@ pub enum CliError {
     /// Rotating the signing keys failed.
     #[error("{0}")]
     Keys(#[source] ApiError),
+    #[error("{0}")]
+    Sealed(#[from] crate::tokens::keys::SealError),
+    #[error("{0}")]
+    Reseal(String),
     /// The janitor's run failed.
     #[error("prune: {0}")]
     Prune(#[source] ApiError),

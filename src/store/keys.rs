@@ -92,3 +92,14 @@ pub fn lock_rotation(conn: &mut Writer<'_>) -> QueryResult<()> {
         DbConnection::Sqlite(lite) => lite.batch_execute("UPDATE signing_keys SET kid = kid WHERE 0"),
     }
 }
+
+/// Every key, published or not (for re-sealing them all).
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_keys::table.order(signing_keys::id).select(SigningKeyRow::as_select()).load(conn)
+}
+
+pub fn set_private_key(conn: &mut Writer<'_>, id: i64, private_key: &str) -> QueryResult<usize> {
+    diesel::update(signing_keys::table.find(id))
+        .set(signing_keys::private_key.eq(private_key))
+        .execute(&mut **conn)
+}

@@ -12,14 +12,7 @@ pub fn get_or_create(
     name: &str,
     generate: impl FnOnce() -> String,
 ) -> QueryResult<String> {
-    let existing = |conn: &mut DbConnection| {
-        server_secrets::table
-            .filter(server_secrets::name.eq(name))
-            .select(server_secrets::value)
-            .get_result::<String>(conn)
-            .optional()
-    };
-    if let Some(value) = existing(conn)? {
+    if let Some(value) = get(conn, name)? {
         return Ok(value);
     }
     let inserted = diesel::insert_into(server_secrets::table)
@@ -34,5 +27,14 @@ pub fn get_or_create(
         Err(e) if crate::db::is_unique_violation(&e) => {}
         Err(e) => return Err(e),
     }
-    existing(conn)?.ok_or(diesel::result::Error::NotFound)
+    get(conn, name)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// The named secret, if a server has made it.
+pub fn get(conn: &mut DbConnection, name: &str) -> QueryResult<Option<String>> {
+    server_secrets::table
+        .filter(server_secrets::name.eq(name))
+        .select(server_secrets::value)
+        .get_result(conn)
+        .optional()
 }

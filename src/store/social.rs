@@ -78,6 +78,19 @@ impl SocialAccount {
             .execute(&mut **conn)
     }
 
+    /// Every link that keeps a provider refresh token: id, provider, uid and the sealed token.
+    pub fn with_refresh_tokens(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String, String, String)>> {
+        social_accounts::table
+            .filter(social_accounts::provider_refresh_token.is_not_null())
+            .select((
+                social_accounts::id,
+                social_accounts::provider,
+                social_accounts::uid,
+                social_accounts::provider_refresh_token.assume_not_null(),
+            ))
+            .load(conn)
+    }
+
     pub fn sealed_refresh_token(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
         social_accounts::table.find(id).select(social_accounts::provider_refresh_token).get_result(conn)
     }

@@ -14,12 +14,14 @@ use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::db::{self, DbConnection, DbPool, Writer};
 use crate::domain::IdTokenAlg;
 use crate::error::ApiError;
 use crate::store::keys::{self as key_rows, NewSigningKey, SigningKeyRow, EDDSA, RS256};
+use crate::tokens::sealed;
 use crate::tokens::verified::VerifiedTokens;
 
 /// Claims of an access token (SPEC §4).
@@ -61,6 +63,8 @@ pub struct KeyStore {
     validation_any_expiry: Validation,
     last_reload: RwLock<Instant>,
     verified: VerifiedTokens,
+    /// The operator's `PORTCULLIS_SECRET_KEY`, under which private keys are sealed at rest.
+    sealing: Option<SecretString>,
 }
 
 /// Unknown `kid`s trigger a reload at most this often, so garbage tokens cannot make
@@ -81,7 +85,12 @@ pub enum VerifyError {
 
 impl KeyStore {
     /// Loads the published keys, generating the first one if the database has none.
-    pub fn load_or_create(conn: &mut Writer<'_>, issuer: &str) -> Result<Self, ApiError> {
+    /// With `sealing` (an operator's `PORTCULLIS_SECRET_KEY`), private keys are kept sealed.
+    pub fn load_or_create(
+        conn: &mut Writer<'_>,
+        issuer: &str,
+        sealing: Option<SecretString>,
+    ) -> Result<Self, ApiError> {
         let now = crate::time::now();
         let mut rows = key_rows::published(conn, now)?;
         let signing = |rows: &[SigningKeyRow], algorithm: &str| {
@@ -91,14 +100,14 @@ impl KeyStore {
         // here, on the first start that needs it.
         if !signing(&rows, EDDSA) || !signing(&rows, RS256) {
             if !signing(&rows, EDDSA) {
-                create_ed25519_key(conn, None)?;
+                create_ed25519_key(conn, None, sealing.as_ref())?;
             }
             if !signing(&rows, RS256) {
-                create_rsa_key(conn, None)?;
+                create_rsa_key(conn, None, sealing.as_ref())?;
             }
             rows = key_rows::published(conn, now)?;
         }
-        let keys = build_keys(&rows, now)?;
+        let keys = build_keys(&rows, now, sealing.as_ref())?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[issuer]);
@@ -112,6 +121,7 @@ impl KeyStore {
             validation_any_expiry,
             last_reload: RwLock::new(Instant::now()),
             verified: VerifiedTokens::default(),
+            sealing,
         })
     }
 
@@ -122,7 +132,7 @@ impl KeyStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let keys = build_keys(&rows, now)?;
+        let keys = build_keys(&rows, now, self.sealing.as_ref())?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
         self.verified.clear();
         *self.last_reload.write().unwrap_or_else(|e| e.into_inner()) = Instant::now();
@@ -245,7 +255,7 @@ impl KeyStore {
                 let now = crate::time::now();
                 let rows = db::run(pool, move |conn| Ok(key_rows::published(conn, now)?)).await;
                 if let Ok(rows) = rows {
-                    if let Ok(keys) = build_keys(&rows, now) {
+                    if let Ok(keys) = build_keys(&rows, now, self.sealing.as_ref()) {
                         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
                         self.verified.clear();
                     }
@@ -263,21 +273,29 @@ impl KeyStore {
 
 /// Generates and stores a new Ed25519 key, signing from `activates_at` (None: at once);
 /// returns its `kid`.
-pub fn create_ed25519_key(conn: &mut Writer<'_>, activates_at: Option<i64>) -> Result<String, ApiError> {
+pub fn create_ed25519_key(
+    conn: &mut Writer<'_>,
+    activates_at: Option<i64>,
+    sealing: Option<&SecretString>,
+) -> Result<String, ApiError> {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(ApiError::internal)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(ApiError::internal)?;
     let public = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-    store_key(conn, EDDSA, pkcs8.as_ref(), &public, activates_at)
+    store_key(conn, EDDSA, pkcs8.as_ref(), &public, activates_at, sealing)
 }
 
 /// Generates and stores a new 2048-bit RSA key; returns its `kid`. Its public half is
 /// kept as the JWKS `n` and `e`, joined by a dot.
-pub fn create_rsa_key(conn: &mut Writer<'_>, activates_at: Option<i64>) -> Result<String, ApiError> {
+pub fn create_rsa_key(
+    conn: &mut Writer<'_>,
+    activates_at: Option<i64>,
+    sealing: Option<&SecretString>,
+) -> Result<String, ApiError> {
     let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(ApiError::internal)?;
     let pkcs8 = pair.as_der().map_err(ApiError::internal)?;
     let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
     let public = format!("{}.{}", URL_SAFE_NO_PAD.encode(&public.n), URL_SAFE_NO_PAD.encode(&public.e));
-    store_key(conn, RS256, pkcs8.as_ref(), &public, activates_at)
+    store_key(conn, RS256, pkcs8.as_ref(), &public, activates_at, sealing)
 }
 
 fn store_key(
@@ -286,6 +304,7 @@ fn store_key(
     pkcs8: &[u8],
     public: &str,
     activates_at: Option<i64>,
+    sealing: Option<&SecretString>,
 ) -> Result<String, ApiError> {
     let kid = crate::tokens::random::token(12);
     key_rows::insert(
@@ -293,7 +312,7 @@ fn store_key(
         &NewSigningKey {
             kid: &kid,
             algorithm,
-            private_key: &STANDARD.encode(pkcs8),
+            private_key: &at_rest(&STANDARD.encode(pkcs8), &kid, sealing),
             public_key: public,
             created_at: crate::time::now(),
             activates_at,
@@ -305,9 +324,13 @@ fn store_key(
 /// Makes a new key of each algorithm the signing one; older keys stay published for
 /// `publish_for` seconds (the access-token lifetime), so tokens they signed keep verifying
 /// until they expire. Returns the new `kid`s, Ed25519 first.
-pub fn rotate(conn: &mut Writer<'_>, publish_for: i64) -> Result<[String; 2], ApiError> {
+pub fn rotate(
+    conn: &mut Writer<'_>,
+    publish_for: i64,
+    sealing: Option<&SecretString>,
+) -> Result<[String; 2], ApiError> {
     conn.transaction(|conn| {
-        let kids = [create_ed25519_key(conn, None)?, create_rsa_key(conn, None)?];
+        let kids = [create_ed25519_key(conn, None, sealing)?, create_rsa_key(conn, None, sealing)?];
         let now = crate::time::now();
         key_rows::retire_all_but(conn, &kids, now, now + publish_for)?;
         Ok(kids)
@@ -329,6 +352,7 @@ pub fn rotate_if_due(
     every: i64,
     token_lifetime: i64,
     reload_period: i64,
+    sealing: Option<&SecretString>,
 ) -> Result<Option<[String; 2]>, ApiError> {
     if every <= 0 {
         return Ok(None);
@@ -340,14 +364,17 @@ pub fn rotate_if_due(
             return Ok(None);
         }
         let activates_at = now + PUBLISH_AHEAD_SECS;
-        let kids = [create_ed25519_key(conn, Some(activates_at))?, create_rsa_key(conn, Some(activates_at))?];
+        let kids = [
+            create_ed25519_key(conn, Some(activates_at), sealing)?,
+            create_rsa_key(conn, Some(activates_at), sealing)?,
+        ];
         let publish_until = activates_at + token_lifetime + reload_period + LEEWAY_SECS as i64;
         key_rows::retire_all_but(conn, &kids, activates_at, publish_until)?;
         Ok(Some(kids))
     })
 }
 
-fn build_keys(rows: &[SigningKeyRow], now: i64) -> Result<Keys, ApiError> {
+fn build_keys(rows: &[SigningKeyRow], now: i64, sealing: Option<&SecretString>) -> Result<Keys, ApiError> {
     // Rows come newest first: the newest key of an algorithm that signs now does.
     let signer = |algorithm: &str| {
         rows.iter()
@@ -357,8 +384,8 @@ fn build_keys(rows: &[SigningKeyRow], now: i64) -> Result<Keys, ApiError> {
             .ok_or_else(|| ApiError::internal(format!("no {algorithm} signing key")))
     };
     let (ed25519, rsa) = (signer(EDDSA)?, signer(RS256)?);
-    let signing = Ed25519KeyPair::from_pkcs8(&private_der(ed25519)?).map_err(ApiError::internal)?;
-    let rsa_pair = RsaKeyPair::from_pkcs8(&private_der(rsa)?).map_err(ApiError::internal)?;
+    let signing = Ed25519KeyPair::from_pkcs8(&private_der(ed25519, sealing)?).map_err(ApiError::internal)?;
+    let rsa_pair = RsaKeyPair::from_pkcs8(&private_der(rsa, sealing)?).map_err(ApiError::internal)?;
     let mut verifying = HashMap::new();
     let mut id_verifying = HashMap::new();
     let mut published = Vec::new();
@@ -392,8 +419,79 @@ fn build_keys(rows: &[SigningKeyRow], now: i64) -> Result<Keys, ApiError> {
     })
 }
 
-fn private_der(row: &SigningKeyRow) -> Result<Vec<u8>, ApiError> {
-    STANDARD.decode(&row.private_key).map_err(ApiError::internal)
+fn private_der(row: &SigningKeyRow, sealing: Option<&SecretString>) -> Result<Vec<u8>, ApiError> {
+    let plain = in_clear(&row.private_key, &row.kid, sealing).map_err(ApiError::internal)?;
+    STANDARD.decode(plain).map_err(ApiError::internal)
+}
+
+/// A private key as it is stored: sealed under the operator's secret when there is one
+/// (its `kid` as the associated data, so a sealed key copied onto another row does not open).
+fn at_rest(private_key: &str, kid: &str, sealing: Option<&SecretString>) -> String {
+    match sealing {
+        Some(secret) => sealed::seal(secret, &key_context(kid), private_key),
+        None => private_key.to_owned(),
+    }
+}
+
+/// A stored private key in clear, or why it cannot be had.
+fn in_clear(stored: &str, kid: &str, sealing: Option<&SecretString>) -> Result<String, SealError> {
+    if !sealed::is_sealed(stored) {
+        return Ok(stored.to_owned());
+    }
+    let secret = sealing.ok_or(SealError::NoSecret)?;
+    sealed::open(secret, &key_context(kid), stored).ok_or(SealError::WrongSecret)
+}
+
+fn key_context(kid: &str) -> String {
+    format!("signing-key\n{kid}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("the signing keys are sealed, and PORTCULLIS_SECRET_KEY is not set")]
+    NoSecret,
+    #[error("the signing keys do not open with this PORTCULLIS_SECRET_KEY (it is not the one they were sealed with)")]
+    WrongSecret,
+}
+
+/// Checks that every published private key can be had with `sealing` (the operator's
+/// secret, if any), before a server starts on them.
+pub fn check_sealing(conn: &mut Writer<'_>, sealing: Option<&SecretString>) -> Result<(), SealError> {
+    for row in key_rows::all(conn).map_err(|_| SealError::NoSecret)? {
+        in_clear(&row.private_key, &row.kid, sealing)?;
+    }
+    Ok(())
+}
+
+/// Seals the private keys still in clear (the first start with an operator's secret).
+pub fn seal_in_clear(conn: &mut Writer<'_>, secret: &SecretString) -> Result<usize, ApiError> {
+    let mut sealed_now = 0;
+    for row in key_rows::all(conn)?.into_iter().filter(|row| !sealed::is_sealed(&row.private_key)) {
+        key_rows::set_private_key(conn, row.id, &at_rest(&row.private_key, &row.kid, Some(secret)))?;
+        sealed_now += 1;
+    }
+    Ok(sealed_now)
+}
+
+/// Re-stores every private key sealed under `new` (or in clear without one), opening each
+/// under `old` (or as it is, if it is in clear): first sealing, `keys reseal`, or taking
+/// the seal off. Returns how many keys it rewrote.
+pub fn reseal(
+    conn: &mut Writer<'_>,
+    old: Option<&SecretString>,
+    new: Option<&SecretString>,
+) -> Result<usize, SealError> {
+    let rows = key_rows::all(conn).map_err(|_| SealError::NoSecret)?;
+    let mut rewritten = 0;
+    for row in rows {
+        let plain = in_clear(&row.private_key, &row.kid, old)?;
+        let stored = at_rest(&plain, &row.kid, new);
+        if stored != row.private_key {
+            key_rows::set_private_key(conn, row.id, &stored).map_err(|_| SealError::NoSecret)?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
 }
 
 /// A JWT header naming `kid`, base64url-encoded once per key set.

@@ -1,5 +1,6 @@
-//! Provider refresh tokens at rest: AES-256-GCM under a key derived from
-//! `PORTCULLIS_SECRET_KEY`. Unlike our own tokens they cannot be hashed, because they
+//! Secrets at rest that cannot be hashed: provider refresh tokens, and the signing keys
+//! when the operator sets `PORTCULLIS_SECRET_KEY`. AES-256-GCM under a key derived from
+//! that secret. Unlike our own tokens they cannot be hashed, because they
 //! are worth keeping only if they can be sent back to the provider. The row they
 //! belong to (provider and uid) is the associated data, so a sealed value copied onto
 //! another user's link does not open.
@@ -30,6 +31,11 @@ pub fn seal(secret: &SecretString, context: &str, plaintext: &str) -> String {
     let mut sealed = nonce.as_ref().to_vec();
     sealed.extend_from_slice(&in_out);
     format!("{VERSION}{}", URL_SAFE_NO_PAD.encode(sealed))
+}
+
+/// Whether `value` is sealed (its format's prefix; base64 of a key never starts so).
+pub fn is_sealed(value: &str) -> bool {
+    value.starts_with(VERSION)
 }
 
 /// None when the value was not sealed under this secret and context.

@@ -231,9 +231,15 @@ impl TestApp {
     /// A second server on the same database, as a replica behind a load balancer: the
     /// same issuer, so each verifies the tokens the other signs.
     pub async fn replica(&self) -> TestApp {
+        self.replica_with(|_| {}).await
+    }
+
+    /// A replica whose settings `configure` may change.
+    pub async fn replica_with(&self, configure: impl FnOnce(&mut RawSettings)) -> TestApp {
         let issuer = self.address.clone();
         start_server(self.database_url.clone(), TestDb::Shared, move |raw| {
             raw.set("PORTCULLIS_ISSUER", issuer);
+            configure(raw);
         })
         .await
     }

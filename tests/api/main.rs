@@ -25,6 +25,7 @@ mod openapi;
 mod openid_connect;
 mod operations;
 mod readme;
+mod sealed_keys;
 
 mod browser;
 mod browser_social;
