@@ -18,6 +18,7 @@ pub struct Metrics {
     janitor_deleted: IntCounterVec,
     janitor_last_run: IntGauge,
     table_rows: IntGaugeVec,
+    reuse_detected: prometheus::IntCounter,
 }
 
 impl Default for Metrics {
@@ -84,6 +85,11 @@ impl Metrics {
             &["table"],
         )
         .expect("valid metric");
+        let reuse_detected = prometheus::IntCounter::new(
+            "portcullis_refresh_reuse_detected_total",
+            "Refresh tokens replayed after rotation (their families were revoked): theft, or a client bug",
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -95,6 +101,7 @@ impl Metrics {
             Box::new(janitor_deleted.clone()),
             Box::new(janitor_last_run.clone()),
             Box::new(table_rows.clone()),
+            Box::new(reuse_detected.clone()),
         ] {
             registry.register(metric).expect("metric registered once");
         }
@@ -110,6 +117,7 @@ impl Metrics {
             janitor_deleted,
             janitor_last_run,
             table_rows,
+            reuse_detected,
         }
     }
 
@@ -148,6 +156,10 @@ impl Metrics {
 
     pub fn table_rows(&self, table: &str, rows: i64) {
         self.table_rows.with_label_values(&[table]).set(rows);
+    }
+
+    pub fn refresh_reuse_detected(&self) {
+        self.reuse_detected.inc();
     }
 
     pub fn render(&self) -> String {

@@ -31,6 +31,7 @@ pub async fn refresh_token(
     request: RefreshRequest,
 ) -> Result<TokenResponse, ApiError> {
     let grace = state.settings.refresh_reuse_grace;
+    let metrics = state.metrics.clone();
     let (issuer, clients) = (state.issuer.clone(), state.clients.clone());
     let issued = state
         .writes
@@ -41,6 +42,7 @@ pub async fn refresh_token(
                 Ok(issued) => Ok(issued),
                 Err(Replayed { user_id, family_id }) => {
                     tracing::warn!(user.id = user_id, client.id = %app.client_id, "refresh token reuse: family revoked");
+                    metrics.refresh_reuse_detected();
                     audit::record(
                         conn,
                         NewAuditEvent {

@@ -99,6 +99,8 @@ both_backends! {
         assert_eq!(app.user_status(&text(&first, "access_token")).await, 401);
         assert_eq!(app.user_status(&text(&other, "access_token")).await, 200);
         assert_eq!(app.token(&client).refresh(&text(&other, "refresh_token")).send().await.status(), 200);
+        let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.lines().any(|l| l == "portcullis_refresh_reuse_detected_total 1"), "{metrics}");
     }
 
     async fn sixteen_concurrent_refreshes_of_one_token_have_exactly_one_winner(backend) {
