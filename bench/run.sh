@@ -7,6 +7,8 @@
 #                                      # CI smoke check: every scenario, no errors allowed,
 #                                      # docs/PERFORMANCE.md left alone
 #   BENCH_SCENARIOS=userinfo,introspect bench/run.sh   # a subset
+#   BENCH_FILL_ROWS=3000000 BENCH_JANITOR_INTERVAL=10 ...  # on a database a busy week filled
+#                                      # (bench/fill.py), the janitor running; see bench/growth.sh
 #
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test), trust auth.
 # The server connects with BENCH_POSTGRES_PARAMS (default sslmode=disable): PostgreSQL
@@ -54,7 +56,8 @@ export PORTCULLIS_GOOGLE_USERINFO_URL="$fake/google/userinfo"
 export PORTCULLIS_FACEBOOK_APP_ID=1000
 export PORTCULLIS_FACEBOOK_APP_SECRET=bench-app-secret
 export PORTCULLIS_FACEBOOK_GRAPH_URL="$fake/facebook"
-export RUST_LOG=${RUST_LOG:-warn}
+export RUST_LOG=${RUST_LOG:-warn,portcullis::janitor=info}
+export PORTCULLIS_JANITOR_INTERVAL=${BENCH_JANITOR_INTERVAL:-600}
 
 for backend in $backends; do
   case "$backend" in
@@ -74,6 +77,11 @@ for backend in $backends; do
   client_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$app")
   client_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$app")
   echo "load test passphrase 1" | "$bin/portcullis" createsuperuser --email bench@example.com --password-stdin >/dev/null
+  if [ -n "${BENCH_FILL_ROWS:-}" ]; then
+    target=$DATABASE_URL
+    [ "$backend" = sqlite ] && target="$work/bench.db"
+    echo "fill $backend: $(python3 bench/fill.py "$backend" "$target" "$BENCH_FILL_ROWS")"
+  fi
 
   "$bin/portcullis" serve > "$work/server-$backend.log" 2>&1 &
   server_pid=$!
@@ -92,6 +100,10 @@ for backend in $backends; do
   "$bin/portcullis-bench" "${args[@]}" | tee -a "$results"
 
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+  if [ -n "${BENCH_FILL_ROWS:-}" ]; then
+    echo "after $backend: $(python3 bench/fill.py sizes "$backend" "$target")"
+    grep -h "janitor ran" "$work/server-$backend.log" | sed "s/^/janitor $backend: /" || true
+  fi
   if [ -n "$pg_db" ]; then
     psql "$admin_url" -q -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null; pg_db=""
   fi

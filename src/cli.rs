@@ -55,6 +55,12 @@ pub enum Command {
     Keys(KeysCommand),
     /// Bring users, applications and social links over from a drf-social-oauth2 database.
     ImportDjango(ImportDjangoArgs),
+    /// Copy an SQLite database, online, to a new file (PostgreSQL: use pg_dump).
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
     /// Delete expired and revoked rows once, as every server's janitor does on its own.
     Prune {
         /// Print the rows deleted per table as one JSON object.
@@ -137,6 +143,20 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
             import_django::import_django(&mut conn, args, settings.refresh_token_ttl)
         }
         Command::App(app) => app_command(&mut conn, &settings.database_url, app),
+        Command::Backup { to } => {
+            if !crate::store::backup::can_copy(&conn) {
+                return Err(CliError::Backup(
+                    "this database is PostgreSQL: back it up with pg_dump (docs/OPERATIONS.md)".into(),
+                ));
+            }
+            if to.exists() {
+                return Err(CliError::Backup(format!("{} exists already; name a new file", to.display())));
+            }
+            let path = to.to_str().ok_or_else(|| CliError::Backup("the path is not UTF-8".into()))?;
+            crate::store::backup::copy_to(&mut conn, path)?;
+            println!("copied the database to {}", to.display());
+            Ok(())
+        }
         Command::Prune { json } => {
             let report = crate::janitor::run_offline(&mut conn, settings).map_err(CliError::Prune)?;
             if json {
@@ -153,7 +173,10 @@ pub fn run_offline(command: Command, settings: &Settings) -> Result<(), CliError
             keys::check_sealing(&mut conn, settings.secret_key.as_ref()).map_err(CliError::Sealed)?;
             let kids = conn
                 .transaction(|conn| {
-                    let kids = keys::rotate(conn, settings.access_token_ttl, settings.secret_key.as_ref())?;
+                    // Published a minute longer than the tokens live: a server signs with an
+                    // old key until its next reload, within a minute.
+                    let publish_for = settings.access_token_ttl + 65;
+                    let kids = keys::rotate(conn, publish_for, settings.secret_key.as_ref())?;
                     for kid in &kids {
                         audit::record(conn, "signing_key.rotate", "signing_key", kid, "")?;
                     }

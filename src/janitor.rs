@@ -116,10 +116,12 @@ pub fn spawn(state: web::Data<AppState>) {
         let mut ticker = actix_web::rt::time::interval(Duration::from_secs(interval));
         loop {
             ticker.tick().await;
+            let started = std::time::Instant::now();
             match run(&state).await {
                 Ok(report) => {
                     let total: u64 = report.tables().map(|(_, rows)| rows).sum();
-                    tracing::info!(deleted = total, "janitor ran");
+                    let seconds = started.elapsed().as_secs_f64();
+                    tracing::info!(deleted = total, seconds, "janitor ran");
                 }
                 Err(error) => tracing::warn!(%error, "janitor run failed"),
             }

@@ -41,6 +41,8 @@ pub enum CliError {
     Sealed(#[from] crate::tokens::keys::SealError),
     #[error("{0}")]
     Reseal(String),
+    #[error("backup: {0}")]
+    Backup(String),
     /// The janitor's run failed.
     #[error("prune: {0}")]
     Prune(#[source] ApiError),

@@ -5,6 +5,7 @@ pub mod admin_tokens;
 pub mod applications;
 pub mod attempts;
 pub mod audit;
+pub mod backup;
 pub mod browser;
 pub mod django_imports;
 pub mod email_tokens;

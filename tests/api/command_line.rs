@@ -284,3 +284,36 @@ both_backends! {
         assert_eq!(users, 0);
     }
 }
+
+/// `portcullis backup`: an online copy of an SQLite database that opens on its own; it
+/// never overwrites a file, and a PostgreSQL database is pointed at pg_dump.
+#[actix_web::test]
+async fn backup_copies_an_sqlite_database_while_it_serves() {
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    let client = app.confidential_client();
+    app.create_user("kept@example.com", crate::helpers::PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("backup.db");
+    let copy_arg = copy.to_str().unwrap();
+    let output = app.cli(&["backup", "--to", copy_arg], None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // The server goes on while the copy is read, and the copy is a database of its own.
+    assert_eq!(app.token(&client).client_credentials().send().await.status(), 200);
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["app", "list", "--json"])
+        .env("DATABASE_URL", format!("sqlite://{copy_arg}"))
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let apps: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(apps[0]["client_id"], client.id.as_str());
+    let again = app.cli(&["backup", "--to", copy_arg], None);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    let postgres = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await;
+    let refused = postgres.cli(&["backup", "--to", dir.path().join("pg.db").to_str().unwrap()], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("pg_dump"));
+}

@@ -127,3 +127,41 @@ fn a_flag_wins_over_the_environment_which_wins_over_the_file() {
         String::from_utf8_lossy(&refused.stderr).contains("PORTCULLIS_ACCESS_TOKEN_TTL: must be positive")
     );
 }
+
+/// docs/OPERATIONS.md names every variable the program reads: each `PORTCULLIS_*` name
+/// written in the sources (the settings table and the few read directly, such as
+/// `PORTCULLIS_OLD_SECRET_KEY`), `DATABASE_URL` and `RUST_LOG`.
+#[test]
+fn the_operations_guide_names_every_variable_the_code_reads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).expect("docs/OPERATIONS.md");
+    let mut read = std::collections::BTreeSet::new();
+    let mut pending = vec![root.join("src")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let source = std::fs::read_to_string(&path).unwrap();
+                // Every string literal that is exactly such a name: `"NAME"`.
+                for (start, _) in source.match_indices('"') {
+                    let rest = &source[start + 1..];
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    let closed = rest[name.len()..].starts_with('"');
+                    let wanted =
+                        name.starts_with("PORTCULLIS_") || name == "DATABASE_URL" || name == "RUST_LOG";
+                    if closed && wanted {
+                        read.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    assert!(read.contains("PORTCULLIS_SECRET_KEY") && read.contains("PORTCULLIS_OLD_SECRET_KEY"), "{read:?}");
+    let missing: Vec<&String> = read.iter().filter(|name| !guide.contains(&format!("`{name}`"))).collect();
+    assert!(missing.is_empty(), "docs/OPERATIONS.md does not name {missing:?}");
+}
