@@ -81,6 +81,12 @@ for backend in $backends; do
     target=$DATABASE_URL
     [ "$backend" = sqlite ] && target="$work/bench.db"
     echo "fill $backend: $(python3 bench/fill.py "$backend" "$target" "$BENCH_FILL_ROWS")"
+    if [ "${BENCH_PRUNE_FIRST:-0}" = 1 ]; then
+      started=$(date +%s.%N)
+      deleted=$("$bin/portcullis" prune --json)
+      echo "prune $backend: $(python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))' "$started" "$(date +%s.%N)") s, $deleted"
+      echo "pruned $backend: $(python3 bench/fill.py sizes "$backend" "$target")"
+    fi
   fi
 
   "$bin/portcullis" serve > "$work/server-$backend.log" 2>&1 &

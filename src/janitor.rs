@@ -61,12 +61,17 @@ pub async fn run(state: &AppState) -> Result<Report, ApiError> {
     let mut report = Report::default();
     for sweep in Sweep::ALL {
         loop {
+            let started = std::time::Instant::now();
             let batch =
                 state.writes.run(move |conn| Ok(sweeps::sweep(conn, sweep, &cutoffs, BATCH)?)).await?;
             report.add(&batch);
             if !batch.more {
                 break;
             }
+            // Rest as long as the batch took: working through a backlog (the first run
+            // over a busy week's rows) takes at most half the database's time from
+            // requests (docs/PERFORMANCE.md, twelfth round).
+            actix_web::rt::time::sleep(started.elapsed()).await;
         }
     }
     for (table, rows) in report.tables() {
