@@ -23,8 +23,9 @@ pub use messages::Mail;
 const BACKLOG: usize = 10_000;
 
 /// A failed delivery is tried this many times in all, waiting 1 s, 2 s, 4 s ... (at most
-/// `MAX_DELAY`) between tries: about eight minutes, past which the link in the mail has
-/// mostly expired anyway. A permanent refusal (5xx) is not retried.
+/// `MAX_DELAY`) between tries: six minutes of waiting (nine if every try also waits out its
+/// timeout), enough to ride out an SMTP server's restart; a user still waiting after that
+/// asks again. A permanent refusal (5xx) is not retried.
 const ATTEMPTS: u32 = 12;
 const MAX_DELAY: Duration = Duration::from_secs(60);
 
