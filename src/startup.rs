@@ -22,7 +22,7 @@ use crate::routes;
 use crate::state::AppState;
 use crate::store::secrets;
 use crate::tokens::random;
-use crate::tokens::{keys, KeyStore, TokenIssuer};
+use crate::tokens::{keys, resealing, KeyStore, TokenIssuer};
 use secrecy::SecretString;
 
 /// How often each replica re-reads the key table, so a `keys rotate` run elsewhere
@@ -39,6 +39,8 @@ pub enum StartupError {
     Mail(#[from] crate::mail::MailError),
     #[error("{0}")]
     Sealed(#[from] keys::SealError),
+    #[error("{0}")]
+    Resealing(#[from] resealing::MoveError),
     #[error("cannot bind {0}")]
     Bind(#[from] std::io::Error),
 }
@@ -65,8 +67,8 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
         // Before the server answers: nothing else writes through this connection.
         let mut conn = Writer::offline(&mut pooled);
         keys::check_sealing(&mut conn, configured.as_ref())?;
-        if let Some(secret) = &configured {
-            keys::seal_in_clear(&mut conn, secret).map_err(failed)?;
+        if let Some(operator) = &configured {
+            seal_first_time(&mut conn, operator)?;
         }
         let keys = KeyStore::load_or_create(&mut conn, &issuer, configured.clone()).map_err(failed)?;
         // Reloaded either way: a replica that waited on another's rotation sees its keys.
@@ -82,6 +84,30 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
     })
     .await
     .map_err(|e| StartupError::Database(e.into()))?
+}
+
+/// The first start with an operator's secret seals the keys still in clear and moves the
+/// provider tokens off the generated secret, in one transaction. A provider token that
+/// opens under neither is left as it is (it was unusable before) and said in the log.
+fn seal_first_time(conn: &mut Writer<'_>, operator: &SecretString) -> Result<(), StartupError> {
+    let moved = conn.transaction(|conn| {
+        let generated = secrets::get(conn, "secret_key")?.map(SecretString::from);
+        resealing::first_sealing(conn, generated.as_ref(), operator)
+    })?;
+    if moved.keys > 0 {
+        tracing::info!(
+            keys = moved.keys,
+            provider_tokens = moved.provider_tokens,
+            "sealed under PORTCULLIS_SECRET_KEY for the first time"
+        );
+    }
+    if moved.unopened > 0 {
+        tracing::warn!(
+            count = moved.unopened,
+            "provider refresh tokens open under neither secret; left as they are"
+        );
+    }
+    Ok(())
 }
 
 impl Application {

@@ -10,8 +10,7 @@ use crate::config::Settings;
 use crate::db::Writer;
 use crate::error::ApiError;
 use crate::store::secrets;
-use crate::store::social::SocialAccount;
-use crate::tokens::{keys, sealed};
+use crate::tokens::resealing::{self, MoveError};
 
 /// The variable that names the secret being replaced.
 const OLD_SECRET: &str = "PORTCULLIS_OLD_SECRET_KEY";
@@ -26,27 +25,25 @@ pub fn reseal(conn: &mut Writer<'_>, settings: &Settings) -> Result<(), CliError
         // A deployment without a secret of its own sealed under the generated one.
         None => secrets::get(conn, "secret_key")?.map(SecretString::from),
     };
-    let (keys_done, links_done) = conn.transaction(|conn| {
-        let keys_done = keys::reseal(conn, old.as_ref(), Some(&new)).map_err(CliError::Sealed)?;
-        let mut links_done = 0;
-        for (id, provider, uid, token) in SocialAccount::with_refresh_tokens(conn)? {
-            let context = sealed::link_context(&provider, &uid);
-            let plain =
-                old.as_ref().and_then(|old| sealed::open(old, &context, &token)).ok_or_else(|| {
-                    CliError::Reseal(format!(
-                        "a provider refresh token does not open with the old secret; set {OLD_SECRET}"
-                    ))
-                })?;
-            SocialAccount::set_refresh_token(conn, id, &sealed::seal(&new, &context, &plain))?;
-            links_done += 1;
+    let moved = conn.transaction(|conn| {
+        let moved = resealing::everything(conn, old.as_ref(), &new).map_err(|e| match e {
+            MoveError::Keys(e) => CliError::Sealed(e),
+            MoveError::Database(e) => CliError::from(e),
+        })?;
+        if moved.unopened > 0 {
+            return Err(CliError::Reseal(format!(
+                "{} provider refresh tokens do not open with the old secret; set {OLD_SECRET}",
+                moved.unopened
+            )));
         }
-        audit::record(conn, "signing_key.reseal", "signing_key", "", &format!("{keys_done} keys"))
+        audit::record(conn, "signing_key.reseal", "signing_key", "", &format!("{} keys", moved.keys))
             .map_err(|e| CliError::Refused(ApiError::from(e)))?;
-        Ok::<_, CliError>((keys_done, links_done))
+        Ok::<_, CliError>(moved)
     })?;
     println!(
-        "sealed {keys_done} signing keys and {links_done} provider refresh tokens under the new secret; \
-         restart every server with it"
+        "sealed {} signing keys and {} provider refresh tokens under the new secret; \
+         restart every server with it",
+        moved.keys, moved.provider_tokens
     );
     Ok(())
 }

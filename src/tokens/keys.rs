@@ -452,19 +452,21 @@ pub enum SealError {
     NoSecret,
     #[error("the signing keys do not open with this PORTCULLIS_SECRET_KEY (it is not the one they were sealed with)")]
     WrongSecret,
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
 }
 
 /// Checks that every published private key can be had with `sealing` (the operator's
 /// secret, if any), before a server starts on them.
 pub fn check_sealing(conn: &mut Writer<'_>, sealing: Option<&SecretString>) -> Result<(), SealError> {
-    for row in key_rows::all(conn).map_err(|_| SealError::NoSecret)? {
+    for row in key_rows::all(conn)? {
         in_clear(&row.private_key, &row.kid, sealing)?;
     }
     Ok(())
 }
 
 /// Seals the private keys still in clear (the first start with an operator's secret).
-pub fn seal_in_clear(conn: &mut Writer<'_>, secret: &SecretString) -> Result<usize, ApiError> {
+pub fn seal_in_clear(conn: &mut Writer<'_>, secret: &SecretString) -> Result<usize, SealError> {
     let mut sealed_now = 0;
     for row in key_rows::all(conn)?.into_iter().filter(|row| !sealed::is_sealed(&row.private_key)) {
         key_rows::set_private_key(conn, row.id, &at_rest(&row.private_key, &row.kid, Some(secret)))?;
@@ -481,13 +483,13 @@ pub fn reseal(
     old: Option<&SecretString>,
     new: Option<&SecretString>,
 ) -> Result<usize, SealError> {
-    let rows = key_rows::all(conn).map_err(|_| SealError::NoSecret)?;
+    let rows = key_rows::all(conn)?;
     let mut rewritten = 0;
     for row in rows {
         let plain = in_clear(&row.private_key, &row.kid, old)?;
         let stored = at_rest(&plain, &row.kid, new);
         if stored != row.private_key {
-            key_rows::set_private_key(conn, row.id, &stored).map_err(|_| SealError::NoSecret)?;
+            key_rows::set_private_key(conn, row.id, &stored)?;
             rewritten += 1;
         }
     }

@@ -6,6 +6,7 @@ pub mod imported;
 pub mod issuer;
 pub mod keys;
 pub mod random;
+pub mod resealing;
 pub mod revocation;
 pub mod sealed;
 mod verified;

@@ -5,12 +5,12 @@
 use std::process::{Command, Output};
 
 use diesel::prelude::*;
-use portcullis::store::schema::{signing_keys, social_accounts};
+use portcullis::store::schema::{server_secrets, signing_keys, social_accounts};
 use portcullis::tokens::sealed;
 use secrecy::SecretString;
 
 use crate::both_backends;
-use crate::helpers::{spawn_app_with, text, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, text, TestApp, PASSWORD};
 
 const FIRST: &str = "the operator's first secret, 32 chars or more";
 const SECOND: &str = "the operator's second secret, also long enough";
@@ -38,6 +38,42 @@ fn refused_start(app: &TestApp, secret: Option<&str>) -> String {
     let output = portcullis(app, &["serve"], &env);
     assert!(!output.status.success(), "a server started on keys it cannot open");
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const GOOGLE_REFRESH: &str = "1//google-refresh";
+
+/// A Google link for `user` whose provider refresh token is sealed under `secret`.
+fn link_google(app: &TestApp, user: i64, secret: &SecretString) {
+    let context = sealed::link_context("google-oauth2", "g-linked");
+    diesel::insert_into(social_accounts::table)
+        .values((
+            social_accounts::user_id.eq(user),
+            social_accounts::provider.eq("google-oauth2"),
+            social_accounts::uid.eq("g-linked"),
+            social_accounts::created_at.eq(0),
+            social_accounts::provider_refresh_token.eq(sealed::seal(secret, &context, GOOGLE_REFRESH)),
+        ))
+        .execute(&mut app.db())
+        .unwrap();
+}
+
+/// The link's provider refresh token, if it opens under `secret`.
+fn provider_token(app: &TestApp, secret: &str) -> Option<String> {
+    let token: String = social_accounts::table
+        .select(social_accounts::provider_refresh_token.assume_not_null())
+        .first(&mut app.db())
+        .unwrap();
+    sealed::open(&SecretString::from(secret), &sealed::link_context("google-oauth2", "g-linked"), &token)
+}
+
+/// The secret a deployment without an operator's one generated at its first start.
+fn generated_secret(app: &TestApp) -> SecretString {
+    let value: String = server_secrets::table
+        .filter(server_secrets::name.eq("secret_key"))
+        .select(server_secrets::value)
+        .first(&mut app.db())
+        .unwrap();
+    SecretString::from(value)
 }
 
 fn stored_keys(app: &TestApp) -> Vec<(String, String)> {
@@ -87,18 +123,7 @@ both_backends! {
         let client = app.confidential_client();
         let user = app.create_user("moved@example.com", PASSWORD).await;
         let tokens = app.sign_in(&client, "moved@example.com").await;
-        let context = sealed::link_context("google-oauth2", "g-moved");
-        diesel::insert_into(social_accounts::table)
-            .values((
-                social_accounts::user_id.eq(user),
-                social_accounts::provider.eq("google-oauth2"),
-                social_accounts::uid.eq("g-moved"),
-                social_accounts::created_at.eq(0),
-                social_accounts::provider_refresh_token
-                    .eq(sealed::seal(&SecretString::from(FIRST), &context, "1//google-refresh")),
-            ))
-            .execute(&mut app.db())
-            .unwrap();
+        link_google(&app, user, &SecretString::from(FIRST));
 
         let without_old = portcullis(&app, &["keys", "reseal"], &[("PORTCULLIS_SECRET_KEY", SECOND)]);
         assert!(!without_old.status.success(), "the keys do not open without the old secret");
@@ -112,11 +137,7 @@ both_backends! {
         assert!(String::from_utf8_lossy(&moved.stdout).contains("sealed 2 signing keys and 1 provider refresh tokens"));
         assert_ne!(before, stored_keys(&app));
 
-        let token: String = social_accounts::table
-            .select(social_accounts::provider_refresh_token.assume_not_null())
-            .first(&mut app.db())
-            .unwrap();
-        assert_eq!(sealed::open(&SecretString::from(SECOND), &context, &token).as_deref(), Some("1//google-refresh"));
+        assert_eq!(provider_token(&app, SECOND).as_deref(), Some(GOOGLE_REFRESH));
         let old = refused_start(&app, Some(FIRST));
         assert!(old.contains("not the one"), "{old}");
         // A server with the new secret verifies what was signed before the change.
@@ -126,5 +147,93 @@ both_backends! {
             })
             .await;
         assert_eq!(replica.user_status(&text(&tokens, "access_token")).await, 200);
+    }
+
+    async fn the_first_start_with_an_operator_secret_seals_keys_and_moves_provider_tokens(backend) {
+        // A deployment that ran without a secret of its own: keys in clear, provider
+        // tokens under the generated secret.
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        let user = app.create_user("first@example.com", PASSWORD).await;
+        let tokens = app.sign_in(&client, "first@example.com").await;
+        assert!(stored_keys(&app).iter().all(|(_, key)| !sealed::is_sealed(key)));
+        link_google(&app, user, &generated_secret(&app));
+
+        let sealing = app
+            .replica_with(|raw| {
+                raw.set("PORTCULLIS_SECRET_KEY", FIRST);
+            })
+            .await;
+        for (kid, stored) in stored_keys(&app) {
+            let opened = sealed::open(&SecretString::from(FIRST), &format!("signing-key\n{kid}"), &stored);
+            assert!(opened.is_some(), "{kid} is not sealed under the operator's secret");
+        }
+        assert_eq!(provider_token(&app, FIRST).as_deref(), Some(GOOGLE_REFRESH), "the provider token stayed behind");
+        assert_eq!(sealing.user_status(&text(&tokens, "access_token")).await, 200);
+
+        // Sealed once: the next start with the secret rewrites nothing, one without it stops.
+        let before = stored_keys(&app);
+        let again = app
+            .replica_with(|raw| {
+                raw.set("PORTCULLIS_SECRET_KEY", FIRST);
+            })
+            .await;
+        assert_eq!(again.user_status(&text(&tokens, "access_token")).await, 200);
+        assert_eq!(before, stored_keys(&app));
+        assert!(refused_start(&app, None).contains("PORTCULLIS_SECRET_KEY is not set"));
+    }
+
+    async fn keys_reseal_without_an_old_secret_moves_off_the_generated_one(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.confidential_client();
+        let user = app.create_user("generated@example.com", PASSWORD).await;
+        let tokens = app.sign_in(&client, "generated@example.com").await;
+        link_google(&app, user, &generated_secret(&app));
+
+        let moved = portcullis(&app, &["keys", "reseal"], &[("PORTCULLIS_SECRET_KEY", SECOND)]);
+        assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+        assert!(String::from_utf8_lossy(&moved.stdout).contains("sealed 2 signing keys and 1 provider refresh tokens"));
+        assert!(stored_keys(&app).iter().all(|(_, key)| sealed::is_sealed(key)));
+        assert_eq!(provider_token(&app, SECOND).as_deref(), Some(GOOGLE_REFRESH));
+        let replica = app
+            .replica_with(|raw| {
+                raw.set("PORTCULLIS_SECRET_KEY", SECOND);
+            })
+            .await;
+        assert_eq!(replica.user_status(&text(&tokens, "access_token")).await, 200);
+    }
+
+    async fn the_lost_secret_procedure_keeps_users_and_refresh_tokens(backend) {
+        let app = spawn_app_with(backend, |raw| {
+            raw.set("PORTCULLIS_SECRET_KEY", FIRST);
+        })
+        .await;
+        let client = app.confidential_client();
+        let user = app.create_user("lost@example.com", PASSWORD).await;
+        let tokens = app.sign_in(&client, "lost@example.com").await;
+        link_google(&app, user, &SecretString::from(FIRST));
+        let old_kids: Vec<String> = stored_keys(&app).into_iter().map(|(kid, _)| kid).collect();
+
+        // docs/OPERATIONS.md, "the secret is lost for good", with the servers stopped.
+        let mut db = app.db();
+        diesel::delete(signing_keys::table).execute(&mut db).unwrap();
+        diesel::update(social_accounts::table)
+            .set(social_accounts::provider_refresh_token.eq(None::<String>))
+            .execute(&mut db)
+            .unwrap();
+        let recovered = app
+            .replica_with(|raw| {
+                raw.set("PORTCULLIS_SECRET_KEY", SECOND);
+            })
+            .await;
+
+        let new_keys = stored_keys(&app);
+        assert_eq!(new_keys.len(), 2);
+        assert!(new_keys.iter().all(|(kid, key)| !old_kids.contains(kid) && sealed::is_sealed(key)));
+        assert_eq!(recovered.user_status(&text(&tokens, "access_token")).await, 401, "signed by a key that is gone");
+        let refreshed = recovered.token(&client).refresh(&text(&tokens, "refresh_token")).ok().await;
+        assert_eq!(recovered.user_status(&text(&refreshed, "access_token")).await, 200);
+        let again = recovered.sign_in(&client, "lost@example.com").await;
+        assert_eq!(recovered.user_status(&text(&again, "access_token")).await, 200);
     }
 }
