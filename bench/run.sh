@@ -9,6 +9,8 @@
 #   BENCH_SCENARIOS=userinfo,introspect bench/run.sh   # a subset
 #   BENCH_FILL_ROWS=3000000 BENCH_JANITOR_INTERVAL=10 ...  # on a database a busy week filled
 #                                      # (bench/fill.py), the janitor running; see bench/growth.sh
+#   BENCH_SQLITE_FROM=filled.db ...    # SQLite: start from a copy of a file an earlier run
+#                                      # filled (its bench user included), so repeats compare alike
 #
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test), trust auth.
 # The server connects with BENCH_POSTGRES_PARAMS (default sslmode=disable): PostgreSQL
@@ -61,7 +63,11 @@ export PORTCULLIS_JANITOR_INTERVAL=${BENCH_JANITOR_INTERVAL:-600}
 
 for backend in $backends; do
   case "$backend" in
-    sqlite) export DATABASE_URL="sqlite://$work/bench.db" ;;
+    sqlite)
+      export DATABASE_URL="sqlite://$work/bench.db"
+      # A filled (or filled and pruned) file kept between runs, so that repeats compare alike.
+      [ -n "${BENCH_SQLITE_FROM:-}" ] && cp "$BENCH_SQLITE_FROM" "$work/bench.db"
+      ;;
     postgres)
       pg_db="bench_$(date +%s)_$$"
       psql "$admin_url" -q -c "CREATE DATABASE $pg_db" >/dev/null
@@ -76,7 +82,10 @@ for backend in $backends; do
         --grant-types password,refresh_token,client_credentials,convert_token --json)
   client_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$app")
   client_secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$app")
-  echo "load test passphrase 1" | "$bin/portcullis" createsuperuser --email bench@example.com --password-stdin >/dev/null
+  # A copied file has its bench user already (the run that filled it made it).
+  if [ "$backend" != sqlite ] || [ -z "${BENCH_SQLITE_FROM:-}" ]; then
+    echo "load test passphrase 1" | "$bin/portcullis" createsuperuser --email bench@example.com --password-stdin >/dev/null
+  fi
   if [ -n "${BENCH_FILL_ROWS:-}" ]; then
     target=$DATABASE_URL
     [ "$backend" = sqlite ] && target="$work/bench.db"

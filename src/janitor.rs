@@ -18,6 +18,11 @@ use crate::store::janitor::{self as sweeps, Batch, Cutoffs, Sweep};
 /// hours; small enough that a batch holds SQLite's writer for milliseconds.
 const BATCH: i64 = 1000;
 
+/// After each full batch the server's janitor rests this many times as long as the batch
+/// took, so working through a backlog (the first run over a busy week's rows) takes at
+/// most a fifth of the database's time from requests (docs/PERFORMANCE.md, "Growth").
+const REST: u32 = 4;
+
 /// The tables whose sizes `/metrics` reports after each run.
 pub const MEASURED: [&str; 8] = [
     "access_tokens",
@@ -68,10 +73,7 @@ pub async fn run(state: &AppState) -> Result<Report, ApiError> {
             if !batch.more {
                 break;
             }
-            // Rest as long as the batch took: working through a backlog (the first run
-            // over a busy week's rows) takes at most half the database's time from
-            // requests (docs/PERFORMANCE.md, twelfth round).
-            actix_web::rt::time::sleep(started.elapsed()).await;
+            actix_web::rt::time::sleep(started.elapsed() * REST).await;
         }
     }
     for (table, rows) in report.tables() {
