@@ -11,6 +11,7 @@ mod bad_input;
 mod brute_force;
 mod command_line;
 mod configuration;
+mod deploy_files;
 mod django_fixtures;
 mod django_passwords;
 mod email_flows;
