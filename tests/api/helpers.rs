@@ -13,9 +13,32 @@ use portcullis::manage::{self, ApplicationSpec};
 use portcullis::startup::Application;
 use serde_json::Value;
 
-/// Where the PostgreSQL tests create their databases (trust auth on this machine).
-fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+/// Where the PostgreSQL tests create their databases (trust auth on this machine), in
+/// clear unless `TEST_POSTGRES_URL` brings parameters of its own. Why: test servers keep
+/// their pools until the test binary exits, and a TLS session libpq still holds then
+/// races OpenSSL's exit-time cleanup (seen as a SIGSEGV after every test had passed).
+pub fn postgres_admin_url() -> String {
+    let url = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if url.contains('?') {
+        url
+    } else {
+        format!("{url}?sslmode=disable")
+    }
+}
+
+/// The URL of database `name` on the admin URL's server, with the same parameters.
+fn postgres_url(name: &str) -> String {
+    let admin = postgres_admin_url();
+    let (path, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let server = path.rsplit_once('/').map_or(path, |(server, _)| server);
+    format!("{server}/{name}?{query}")
+}
+
+/// The database name in a PostgreSQL URL.
+pub fn database_name(url: &str) -> &str {
+    let path = url.split_once('?').map_or(url, |(path, _)| path);
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +181,7 @@ fn new_postgres_database() -> (String, TestDb) {
     let name = format!("t_{}", portcullis::tokens::random::token(9).to_lowercase().replace(['-', '_'], "x"));
     let mut admin = PgConnection::establish(&postgres_admin_url()).expect("PostgreSQL on 127.0.0.1:5432");
     admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
-    let base = postgres_admin_url();
-    let url = format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base));
+    let url = postgres_url(&name);
     (url, TestDb::Postgres { name })
 }
 

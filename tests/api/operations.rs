@@ -5,7 +5,9 @@ use diesel::{Connection, PgConnection};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, text, Backend, PASSWORD};
+use crate::helpers::{
+    assert_oauth_error, database_name, postgres_admin_url, spawn_app, spawn_app_with, text, Backend, PASSWORD,
+};
 
 both_backends! {
     async fn discovery_documents_name_every_endpoint_and_grant(backend) {
@@ -87,10 +89,8 @@ async fn postgres_outage_answers_503_and_recovers() {
     let app = spawn_app(Backend::Postgres).await;
     let client = app.confidential_client();
     app.create_user("ada@example.com", PASSWORD).await;
-    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
-    let admin_url = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut admin = PgConnection::establish(&admin_url).unwrap();
+    let name = database_name(&app.database_url).to_owned();
+    let mut admin = PgConnection::establish(&postgres_admin_url()).unwrap();
     admin
         .batch_execute(&format!(
             "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \

@@ -287,7 +287,7 @@ async fn a_rotation_committing_during_invalidate_sessions_is_revoked_too() {
 #[actix_web::test]
 async fn connections_use_read_committed_whatever_the_database_default() {
     let app = spawn_app(Backend::Postgres).await;
-    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
+    let name = crate::helpers::database_name(&app.database_url).to_owned();
     let mut admin = PgConnection::establish(&app.database_url).unwrap();
     admin
         .batch_execute(&format!("ALTER DATABASE {name} SET default_transaction_isolation = 'serializable'"))
