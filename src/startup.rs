@@ -90,7 +90,9 @@ pub async fn prepare(pool: &DbPool, settings: &Settings) -> Result<(KeyStore, Se
 /// provider tokens off the generated secret, in one transaction. A provider token that
 /// opens under neither is left as it is (it was unusable before) and said in the log.
 fn seal_first_time(conn: &mut Writer<'_>, operator: &SecretString) -> Result<(), StartupError> {
-    let moved = conn.transaction(|conn| {
+    // The write lock first: on SQLite another replica starting beside this one must wait
+    // here, not fail between the reads and the writes.
+    let moved = db::write_transaction(conn, |conn| {
         let generated = secrets::get(conn, "secret_key")?.map(SecretString::from);
         resealing::first_sealing(conn, generated.as_ref(), operator)
     })?;

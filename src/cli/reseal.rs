@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use super::audit;
 use super::error::CliError;
 use crate::config::Settings;
-use crate::db::Writer;
+use crate::db::{write_transaction, Writer};
 use crate::error::ApiError;
 use crate::store::secrets;
 use crate::tokens::resealing::{self, MoveError};
@@ -25,7 +25,7 @@ pub fn reseal(conn: &mut Writer<'_>, settings: &Settings) -> Result<(), CliError
         // A deployment without a secret of its own sealed under the generated one.
         None => secrets::get(conn, "secret_key")?.map(SecretString::from),
     };
-    let moved = conn.transaction(|conn| {
+    let moved = write_transaction(conn, |conn| {
         let moved = resealing::everything(conn, old.as_ref(), &new).map_err(|e| match e {
             MoveError::Keys(e) => CliError::Sealed(e),
             MoveError::Database(e) => CliError::from(e),
