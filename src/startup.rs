@@ -48,7 +48,13 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    mailer: crate::mail::Mailer,
 }
+
+/// How long a stopping server waits for queued mail, after its last request: long enough
+/// for a mail queued just before and a few retries; with the 10 s given to requests in
+/// flight, short enough for Kubernetes' 30 s grace period (compose's is set to 20 s).
+const MAIL_DRAIN: Duration = Duration::from_secs(5);
 
 /// Connects, applies migrations, settles the server secret (`PORTCULLIS_SECRET_KEY`, or
 /// one generated on first start and shared by every replica through the database), and
@@ -149,7 +155,7 @@ impl Application {
             hashes: HashLimiter::new(cores),
             metrics,
             providers: Providers::new(&settings.providers),
-            mailer,
+            mailer: mailer.clone(),
             secret_key,
         });
         state.clients.write_upgrades_with(state.writes.clone());
@@ -206,16 +212,21 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(address = %local, issuer = %settings.issuer, "portcullis listening");
-        Ok(Self { port: local.port(), server })
+        Ok(Self { port: local.port(), server, mailer })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests and queued mail.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        let left = self.mailer.drained(MAIL_DRAIN).await;
+        if left > 0 {
+            tracing::warn!(count = left, "stopped with mail not yet delivered; it is lost");
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ mod transport;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::MailSettings;
 use crate::metrics::Metrics;
@@ -37,6 +37,8 @@ pub struct MailError(String);
 #[derive(Clone)]
 pub struct Mailer {
     queue: mpsc::Sender<Mail>,
+    /// Mails queued and not yet delivered or given up, so a stopping server can wait for them.
+    waiting: Arc<watch::Sender<usize>>,
     metrics: Arc<Metrics>,
 }
 
@@ -45,24 +47,43 @@ impl Mailer {
     pub fn start(settings: &MailSettings, metrics: Arc<Metrics>) -> Result<Self, MailError> {
         let transport = Transport::new(settings)?;
         let (queue, pending) = mpsc::channel(BACKLOG);
-        actix_web::rt::spawn(deliver(pending, transport, metrics.clone()));
-        Ok(Self { queue, metrics })
+        let waiting = Arc::new(watch::Sender::new(0));
+        actix_web::rt::spawn(deliver(pending, transport, waiting.clone(), metrics.clone()));
+        Ok(Self { queue, waiting, metrics })
     }
 
     /// Queues `mail`; never waits.
     pub fn send(&self, mail: Mail) {
         let kind = mail.kind;
+        // Counted before it is queued: the delivery task may finish it first.
+        self.waiting.send_modify(|n| *n += 1);
         match self.queue.try_send(mail) {
             Ok(()) => self.metrics.mail_queued(1),
             Err(_) => {
+                self.waiting.send_modify(|n| *n -= 1);
                 tracing::error!(kind, "mail queue full, mail dropped");
                 self.metrics.mail_dropped(kind, "queue_full");
             }
         }
     }
+
+    /// Waits until every queued mail is delivered or given up, at most `within`; how many
+    /// are still waiting then. A stopping server calls it, so a mail queued just before a
+    /// restart (a rolling upgrade) still goes out, retries included while time allows.
+    pub async fn drained(&self, within: Duration) -> usize {
+        let mut waiting = self.waiting.subscribe();
+        let _ = actix_web::rt::time::timeout(within, waiting.wait_for(|n| *n == 0)).await;
+        let left = *waiting.borrow();
+        left
+    }
 }
 
-async fn deliver(mut pending: mpsc::Receiver<Mail>, transport: Transport, metrics: Arc<Metrics>) {
+async fn deliver(
+    mut pending: mpsc::Receiver<Mail>,
+    transport: Transport,
+    waiting: Arc<watch::Sender<usize>>,
+    metrics: Arc<Metrics>,
+) {
     while let Some(mail) = pending.recv().await {
         let kind = mail.kind;
         let mut delay = Duration::from_secs(1);
@@ -86,5 +107,6 @@ async fn deliver(mut pending: mpsc::Receiver<Mail>, transport: Transport, metric
             }
         }
         metrics.mail_queued(-1);
+        waiting.send_modify(|n| *n -= 1);
     }
 }

@@ -121,6 +121,58 @@ impl Served {
         let _ = self.child.wait();
         self.log.iter().collect::<Vec<_>>().join("\n")
     }
+
+    /// Asks the server to stop, as an orchestrator does (SIGTERM).
+    fn terminate(&self) {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits for the server to exit by itself: whether it exited cleanly, and its log. On
+    /// a thread of its own, so the test's runtime (and the SMTP sink on it) goes on.
+    async fn exited(self) -> (bool, String) {
+        let Served { mut child, log, .. } = self;
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().expect("the server exits");
+            (status.success(), log.iter().collect::<Vec<_>>().join("\n"))
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// A mail queued just before a stop (a rolling upgrade) still goes out: the stopping
+/// server waits for its queue, retries included, before it exits.
+#[actix_web::test]
+async fn a_stopping_server_delivers_the_mail_it_queued() {
+    let db = OwnDatabase::create(Backend::Sqlite);
+    let sink = SmtpSink::start().await;
+    let served = Served::start(&db.url, &sink.url());
+    // No idle connection for the stopping server to wait out.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let url = |p: &str| format!("{}{p}", served.base);
+    let registered = http
+        .post(url("/auth/register"))
+        .json(&json!({ "email": "leaving@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    sink.next_to("leaving@example.com").await;
+
+    sink.set_down(true);
+    let asked =
+        http.post(url("/auth/password/reset")).json(&json!({ "email": "leaving@example.com" })).send().await;
+    assert_eq!(asked.unwrap().status(), 202);
+    sink.refusals(1).await;
+    served.terminate();
+    sink.set_down(false);
+
+    let reset = sink.next_to("leaving@example.com").await;
+    assert!(!reset.token(RESET).is_empty());
+    let (clean, log) = served.exited().await;
+    assert!(clean, "the server did not exit cleanly:\n{log}");
+    assert!(!log.contains("not yet delivered"), "{log}");
 }
 
 both_backends! {
