@@ -95,7 +95,8 @@ pub async fn run(state: &AppState) -> Result<Report, ApiError> {
     Ok(report)
 }
 
-/// One run on a connection of its own, beside no server (`portcullis prune`).
+/// One run on a connection of its own, outside any server (`portcullis prune`; servers
+/// may run beside it).
 pub fn run_offline(conn: &mut Writer<'_>, settings: &Settings) -> Result<Report, ApiError> {
     let cutoffs = cutoffs(settings, crate::time::now());
     let mut report = Report::default();

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{access_tokens, openid_sign_ins, refresh_tokens};
-use crate::db::{DbConnection, Writer};
+use crate::db::{write_transaction, DbConnection, Writer};
 
 /// What the janitor removes, each with the name `/metrics` reports it under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,11 @@ pub enum Sweep {
     /// Families whose newest refresh token is revoked or expired: every refresh token of
     /// the family, its access-token records and its OpenID Connect sign-in time.
     DeadFamilies,
+    /// Used refresh tokens of live families, once expired and with no access record left
+    /// (a record's revocation is read through its refresh token). An expired token is
+    /// refused before its use is looked at, so it no longer catches a replay; without
+    /// this, a session refreshed for months would keep every token it ever used.
+    UsedRefreshTokens,
     AuthorizationCodes,
     BrowserSessions,
     ProviderLogins,
@@ -31,9 +36,11 @@ pub enum Sweep {
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 9] = [
+    /// In this order: the used refresh tokens go after the access records they back.
+    pub const ALL: [Sweep; 10] = [
         Sweep::ExpiredAccessTokens,
         Sweep::DeadFamilies,
+        Sweep::UsedRefreshTokens,
         Sweep::AuthorizationCodes,
         Sweep::BrowserSessions,
         Sweep::ProviderLogins,
@@ -67,6 +74,13 @@ pub fn sweep(conn: &mut Writer<'_>, sweep: Sweep, cutoffs: &Cutoffs, limit: i64)
     let (table, condition) = match sweep {
         Sweep::DeadFamilies => return dead_families(conn, now, limit),
         Sweep::ExpiredAccessTokens => simple("access_tokens", format!("expires_at < {now}")),
+        Sweep::UsedRefreshTokens => simple(
+            "refresh_tokens",
+            format!(
+                "used_at IS NOT NULL AND expires_at < {now} AND NOT EXISTS \
+                 (SELECT 1 FROM access_tokens WHERE access_tokens.refresh_token_id = refresh_tokens.id)"
+            ),
+        ),
         Sweep::AuthorizationCodes => simple("authorization_codes", format!("expires_at < {now}")),
         Sweep::BrowserSessions => simple("browser_sessions", format!("expires_at < {now}")),
         Sweep::ProviderLogins => simple("provider_logins", format!("expires_at < {now}")),
@@ -100,7 +114,9 @@ struct Family {
 /// every older token of it was used, so none can be refreshed again. Its access-token
 /// records go with it, so no record outlives the refresh token it is revoked through.
 fn dead_families(conn: &mut Writer<'_>, now: i64, limit: i64) -> QueryResult<Batch> {
-    conn.transaction(|conn| {
+    // The write lock first: `portcullis prune` beside a server on SQLite waits for it
+    // instead of failing between its read and its deletes.
+    write_transaction(conn, |conn| {
         let heads = "SELECT family_id FROM refresh_tokens WHERE used_at IS NULL AND \
                      (revoked_at IS NOT NULL OR expires_at < $1) ORDER BY id LIMIT $2";
         let families: Vec<Family> = match &mut **conn {

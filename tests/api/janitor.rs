@@ -66,6 +66,26 @@ both_backends! {
         let first = app.sign_in(&client, "keep@example.com").await;
         let live = app.token(&client).refresh(&text(&first, "refresh_token")).ok().await;
         let live_family = family_of(&app, &text(&live, "access_token"));
+        // A long-lived family that has rotated twice; its first token was used and has
+        // since expired (with its access record): that token goes, the rest stays.
+        let long = app.sign_in(&client, "keep@example.com").await;
+        let long_second = app.token(&client).refresh(&text(&long, "refresh_token")).ok().await;
+        let long_head = app.token(&client).refresh(&text(&long_second, "refresh_token")).ok().await;
+        let long_family = family_of(&app, &text(&long_head, "access_token"));
+        let long_first_id: i64 = refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(&long_family))
+            .select(refresh_tokens::id)
+            .order(refresh_tokens::id)
+            .first(&mut app.db())
+            .unwrap();
+        diesel::update(refresh_tokens::table.find(long_first_id))
+            .set(refresh_tokens::expires_at.eq(now - 1))
+            .execute(&mut app.db())
+            .unwrap();
+        diesel::update(access_tokens::table.filter(access_tokens::jti.eq(jti(&text(&long, "access_token")))))
+            .set(access_tokens::expires_at.eq(now - 1))
+            .execute(&mut app.db())
+            .unwrap();
         // A revoked family, and a family whose head expired: gone with their access records.
         let revoked = app.sign_in(&client, "keep@example.com").await;
         let mut revoke = client.body();
@@ -161,13 +181,19 @@ both_backends! {
         let refresh_rows = count(&app, "refresh_tokens");
         let access_rows = count(&app, "access_tokens");
         let deleted = prune(&app);
-        assert_eq!(deleted["refresh_tokens"], 2, "the revoked and the expired family: {deleted:?}");
-        assert_eq!(deleted["access_tokens"], 3, "their two records and the expired machine token: {deleted:?}");
+        assert_eq!(
+            deleted["refresh_tokens"], 3,
+            "the revoked and the expired family, the long family's expired used token: {deleted:?}"
+        );
+        assert_eq!(
+            deleted["access_tokens"], 4,
+            "their two records, the expired machine token, the long family's first: {deleted:?}"
+        );
         for table in ["authorization_codes", "browser_sessions", "email_tokens", "audit_events", "auth_attempts", "signing_keys"] {
             assert_eq!(deleted[table], 1, "{table}: {deleted:?}");
         }
-        assert_eq!(count(&app, "refresh_tokens"), refresh_rows - 2);
-        assert_eq!(count(&app, "access_tokens"), access_rows - 3);
+        assert_eq!(count(&app, "refresh_tokens"), refresh_rows - 3);
+        assert_eq!(count(&app, "access_tokens"), access_rows - 4);
         assert_eq!(count(&app, "audit_events"), audit_before);
         assert_eq!(count(&app, "auth_attempts"), attempts_before + 1);
         assert_eq!(count(&app, "signing_keys"), keys_before);
@@ -181,6 +207,16 @@ both_backends! {
             .get_result(&mut app.db())
             .unwrap();
         assert_eq!(live_rows, 2, "the live family keeps its used token, so a replay is still caught");
+        let long_rows: Vec<i64> = refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(&long_family))
+            .select(refresh_tokens::id)
+            .load(&mut app.db())
+            .unwrap();
+        assert_eq!(long_rows.len(), 2, "only the expired used token left the long family");
+        assert!(!long_rows.contains(&long_first_id));
+        assert_eq!(app.user_status(&text(&long_second, "access_token")).await, 401, "still revoked by its rotation");
+        let continued = app.token(&client).refresh(&text(&long_head, "refresh_token")).ok().await;
+        assert_eq!(app.user_status(&text(&continued, "access_token")).await, 200);
 
         // What lives still works, and what was revoked is still refused.
         assert_eq!(app.user_status(&text(&live, "access_token")).await, 200);
