@@ -141,7 +141,6 @@ impl LoginAttempt {
 
     /// The attempt stays counted; the failure is audited.
     fn failed(self, conn: &mut Writer<'_>, address: &str) -> Result<(), ApiError> {
-        let now = crate::time::now();
         audit::record(
             conn,
             NewAuditEvent {
@@ -151,10 +150,6 @@ impl LoginAttempt {
                 ..Default::default()
             },
         )?;
-        // Keep the table small; a day is longer than any sensible window.
-        if rand::random::<u8>() == 0 {
-            attempts::prune(conn, now - 86_400)?;
-        }
         Ok(())
     }
 

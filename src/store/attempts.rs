@@ -42,8 +42,3 @@ pub fn clear(conn: &mut Writer<'_>, kind: &str, subject: &str) -> QueryResult<us
     )
     .execute(&mut **conn)
 }
-
-/// Drops attempts older than every window, keeping the table small.
-pub fn prune(conn: &mut Writer<'_>, before: i64) -> QueryResult<usize> {
-    diesel::delete(auth_attempts::table.filter(auth_attempts::created_at.le(before))).execute(&mut **conn)
-}
