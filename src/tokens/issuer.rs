@@ -224,9 +224,9 @@ impl TokenIssuer {
                 let user_id = Some(parent.user_id);
                 let refresh_token = Some(token.token);
                 let grant_type = GrantType::RefreshToken;
-                let openid = Scope::from_stored(&scope);
+                let openid = asks_for_openid(&scope).then(|| Scope::from_stored(&scope));
                 let issued = self.unsigned(grant_type, application, user_id, scope, jti, refresh_token, now);
-                if openid.is_openid() {
+                if let Some(openid) = openid {
                     // A family that started without a record (an import) started no later than
                     // its token did; recorded now, the next refreshes keep that time.
                     let auth_time = match openid_sign_ins::auth_time(conn, &parent.family_id)? {
