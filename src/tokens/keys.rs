@@ -477,7 +477,9 @@ pub fn seal_in_clear(conn: &mut Writer<'_>, secret: &SecretString) -> Result<usi
 
 /// Re-stores every private key sealed under `new` (or in clear without one), opening each
 /// under `old` (or as it is, if it is in clear): first sealing, `keys reseal`, or taking
-/// the seal off. Returns how many keys it rewrote.
+/// the seal off. A key already sealed under `new` is left, so a reseal can be repeated
+/// (a server still running on the old secret may have sealed more under it). Returns how
+/// many keys it rewrote.
 pub fn reseal(
     conn: &mut Writer<'_>,
     old: Option<&SecretString>,
@@ -486,6 +488,12 @@ pub fn reseal(
     let rows = key_rows::all(conn)?;
     let mut rewritten = 0;
     for row in rows {
+        if new.is_some()
+            && sealed::is_sealed(&row.private_key)
+            && in_clear(&row.private_key, &row.kid, new).is_ok()
+        {
+            continue;
+        }
         let plain = in_clear(&row.private_key, &row.kid, old)?;
         let stored = at_rest(&plain, &row.kid, new);
         if stored != row.private_key {

@@ -102,7 +102,9 @@ both_backends! {
         // The file itself holds no private key: PKCS#8 in base64 starts "MC4C" (Ed25519)
         // or "MIIE" (RSA 2048).
         if let Some(path) = app.database_url.strip_prefix("sqlite://") {
-            let bytes = std::fs::read(path).unwrap();
+            // The file and its write-ahead log, where recent pages may still be.
+            let mut bytes = std::fs::read(path).unwrap();
+            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
             let text = String::from_utf8_lossy(&bytes);
             assert!(!text.contains("MC4CAQAw") && !text.contains("MIIE"), "a private key in clear in the file");
         }
