@@ -122,6 +122,17 @@ impl Served {
         self.log.iter().collect::<Vec<_>>().join("\n")
     }
 
+    /// Signs `email` up (which mails a verification link).
+    async fn register(&self, http: &reqwest::Client, email: &str) {
+        let registered = http
+            .post(format!("{}/auth/register", self.base))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 201);
+    }
+
     /// Asks the server to stop, as an orchestrator does (SIGTERM).
     fn terminate(&self) {
         let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
@@ -151,13 +162,7 @@ async fn a_stopping_server_delivers_the_mail_it_queued() {
     // No idle connection for the stopping server to wait out.
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let url = |p: &str| format!("{}{p}", served.base);
-    let registered = http
-        .post(url("/auth/register"))
-        .json(&json!({ "email": "leaving@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
+    served.register(&http, "leaving@example.com").await;
     sink.next_to("leaving@example.com").await;
 
     sink.set_down(true);
@@ -183,13 +188,7 @@ both_backends! {
         let http = reqwest::Client::new();
         let url = |p: &str| format!("{}{p}", served.base);
 
-        let registered = http
-            .post(url("/auth/register"))
-            .json(&json!({ "email": "quiet@example.com", "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(registered.status(), 201);
+        served.register(&http, "quiet@example.com").await;
         let verification = sink.next_to("quiet@example.com").await;
         let verify_link = verification.link("/auth/email/verify/confirm");
         assert_eq!(http.get(&verify_link).send().await.unwrap().status(), 200);
