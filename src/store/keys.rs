@@ -47,7 +47,8 @@ pub struct NewSigningKey<'a> {
     pub activates_at: Option<i64>,
 }
 
-/// Keys still published at `now`, newest first; the first unretired one signs.
+/// Keys still published at `now`, newest first (which of them signs, per algorithm, is
+/// `tokens::keys`'s choice: the newest active at `now`).
 pub fn published(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<SigningKeyRow>> {
     signing_keys::table
         .filter(signing_keys::publish_until.is_null().or(signing_keys::publish_until.gt(now)))

@@ -84,7 +84,7 @@ pub enum VerifyError {
 }
 
 impl KeyStore {
-    /// Loads the published keys, generating the first one if the database has none.
+    /// Loads the published keys, generating a key of each algorithm that has none signing.
     /// With `sealing` (an operator's `PORTCULLIS_SECRET_KEY`), private keys are kept sealed.
     pub fn load_or_create(
         conn: &mut Writer<'_>,
@@ -322,7 +322,7 @@ fn store_key(
 }
 
 /// Makes a new key of each algorithm the signing one; older keys stay published for
-/// `publish_for` seconds (the access-token lifetime), so tokens they signed keep verifying
+/// `publish_for` seconds (the access-token lifetime and a margin), so tokens they signed keep verifying
 /// until they expire. Returns the new `kid`s, Ed25519 first.
 pub fn rotate(
     conn: &mut Writer<'_>,

@@ -1,9 +1,9 @@
 //! Secrets at rest that cannot be hashed: provider refresh tokens, and the signing keys
 //! when the operator sets `PORTCULLIS_SECRET_KEY`. AES-256-GCM under a key derived from
 //! that secret. Unlike our own tokens they cannot be hashed, because they
-//! are worth keeping only if they can be sent back to the provider. The row they
-//! belong to (provider and uid) is the associated data, so a sealed value copied onto
-//! another user's link does not open.
+//! are worth keeping only if they can be sent back to the provider. What a value belongs
+//! to is the associated data (a link's provider and uid, a key's `kid`), so a sealed value
+//! copied onto another row does not open.
 
 use aws_lc_rs::aead::{Aad, Nonce, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
